@@ -1,0 +1,89 @@
+"""Keras callbacks of a training run: step limit, TensorBoard scalars, checkpoints, evaluation."""
+import logging
+
+import tensorflow as tf
+from tensorflow import keras
+
+
+def current_step(model):
+    return int(model.optimizer.iterations.numpy())
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Ends fit once the optimizer has taken `last_step` steps."""
+
+    def __init__(self, last_step):
+        super().__init__()
+        self.last_step = last_step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if current_step(self.model) >= self.last_step:
+            self.model.stop_training = True
+
+
+class TrainingSummaries(keras.callbacks.Callback):
+    """Every `every` steps: each loss tracker, each lambda, the learning rate, and a
+    histogram of sigma on a fixed batch of training images."""
+
+    def __init__(self, writer, every, probe_images):
+        super().__init__()
+        self.writer = writer
+        self.every = every
+        self.probe_images = probe_images
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = current_step(self.model)
+        if step % self.every:
+            return
+        lambdas = self.model.settings.lambdas_at(step - 1)
+        with self.writer.as_default(step=step):
+            for name, value in (logs or {}).items():
+                tf.summary.scalar(f"losses/{name}", value)
+            for index, value in enumerate(lambdas, start=1):
+                tf.summary.scalar(f"lambdas/lambda{index}", value)
+            tf.summary.scalar("learning_rate", self.model.optimizer.learning_rate)
+            if self.model.settings.dvml:
+                tf.summary.histogram("sigma", self._sigma())
+        self.writer.flush()
+
+    def _sigma(self):
+        features = self.model.backbone(self.probe_images, training=False)
+        _, _, log_var = self.model.encoder(features)
+        return tf.exp(0.5 * log_var)
+
+
+class SaveCheckpoints(keras.callbacks.Callback):
+    """Saves at fit epoch ends on a multiple of `every` steps, and at the end of training."""
+
+    def __init__(self, manager, every):
+        super().__init__()
+        self.manager = manager
+        self.every = every
+
+    def _save(self):
+        step = current_step(self.model)
+        if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
+            return
+        self.manager.save(checkpoint_number=step)
+        logging.info("saved checkpoint at step %d", step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if current_step(self.model) % self.every == 0:
+            self._save()
+
+    def on_train_end(self, logs=None):
+        self._save()
+
+
+class PeriodicEvaluation(keras.callbacks.Callback):
+    """Runs `evaluate_fn(step)` at fit epoch ends that fall on a multiple of `every` steps."""
+
+    def __init__(self, evaluate_fn, every):
+        super().__init__()
+        self.evaluate_fn = evaluate_fn
+        self.every = every
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = current_step(self.model)
+        if step % self.every == 0:
+            self.evaluate_fn(step)

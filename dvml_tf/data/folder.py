@@ -1,0 +1,58 @@
+"""Images in one subfolder per class: sorted class folders, first half train, rest test."""
+import logging
+import os
+
+import numpy as np
+
+from dvml_tf.data.splits import PATHS, ImageSplit
+from dvml_tf.errors import UserError
+
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+SHOWN_SKIPPED = 5
+
+
+def looks_like_image(path):
+    """True when the file starts like a JPEG, PNG, GIF or BMP."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return any(head.startswith(signature) for signature in IMAGE_SIGNATURES)
+
+
+def scan_class_folders(root):
+    """{class name: sorted image paths}; skips (and counts) files that are not images."""
+    classes, skipped = {}, []
+    for name in sorted(os.listdir(root)):
+        folder = os.path.join(root, name)
+        if not os.path.isdir(folder):
+            continue
+        paths = sorted(os.path.join(folder, f) for f in os.listdir(folder) if not f.startswith("."))
+        good = [p for p in paths if looks_like_image(p)]
+        skipped.extend(p for p in paths if p not in set(good))
+        if good:
+            classes[name] = good
+        else:
+            logging.warning("ignoring empty class folder %s", folder)
+    if skipped:
+        logging.warning("skipped %d files that are not images, e.g. %s", len(skipped),
+                        ", ".join(skipped[:SHOWN_SKIPPED]))
+    return classes
+
+
+def load_folder_splits(root):
+    """(train, test) ImageSplits: the first half of the sorted classes trains."""
+    classes = scan_class_folders(root)
+    if len(classes) < 4:
+        raise UserError(f"--data_dir={root}: found {len(classes)} class folders with images; "
+                        "need at least 4 (2 to train, 2 to test)")
+    names = sorted(classes)
+    cut = (len(names) + 1) // 2
+
+    def split(class_names, first_label):
+        paths = [p for name in class_names for p in classes[name]]
+        labels = [first_label + i for i, name in enumerate(class_names) for _ in classes[name]]
+        return ImageSplit(np.array(paths), np.array(labels), PATHS)
+
+    return split(names[:cut], 0), split(names[cut:], cut)

@@ -1,0 +1,65 @@
+"""tf.data pipelines: class-balanced training batches and ordered evaluation batches."""
+import dataclasses
+
+import tensorflow as tf
+
+from dvml_tf.data import preprocessing, sampling
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSizes:
+    """resize_size: the square resize; crop_size: the network's input size."""
+
+    resize_size: int
+    crop_size: int
+    flip: bool = True
+
+
+def train_dataset(split, table, sizes, classes_per_batch, images_per_class, seed, start_batch=0):
+    """Infinite dataset of (images [P*K, S, S, 3] float32 in [0, 255], labels [P*K] int32).
+
+    Batch numbers start at `start_batch`, so a resumed run continues the same stream.
+    """
+    load = split.image_loader()
+    labels = tf.constant(split.labels, tf.int32)
+    batch_size = classes_per_batch * images_per_class
+
+    def indices_of(batch_number):
+        indices = sampling.pk_batch_indices(
+            table, classes_per_batch, images_per_class, seed, batch_number
+        )
+        image_seeds = tf.random.experimental.stateless_split(
+            tf.stack([tf.constant(seed, tf.int64) + 1, batch_number]), batch_size
+        )
+        return tf.data.Dataset.from_tensor_slices((indices, image_seeds))
+
+    def load_example(index, image_seed):
+        image = preprocessing.train_preprocess(
+            load(index), image_seed, sizes.resize_size, sizes.crop_size, sizes.flip
+        )
+        return image, tf.gather(labels, index)
+
+    return (
+        tf.data.Dataset.counter(start=start_batch, dtype=tf.int64)
+        .flat_map(indices_of)
+        .map(load_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def eval_dataset(split, sizes, batch_size):
+    """Dataset of (images, labels) in split order, centre-cropped."""
+    load = split.image_loader()
+    labels = tf.constant(split.labels, tf.int32)
+
+    def load_example(index):
+        image = preprocessing.eval_preprocess(load(index), sizes.resize_size, sizes.crop_size)
+        return image, tf.gather(labels, index)
+
+    return (
+        tf.data.Dataset.range(len(split))
+        .map(load_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )

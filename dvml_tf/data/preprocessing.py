@@ -1,0 +1,27 @@
+"""The paper's preprocessing: square resize, random crop and flip to train, centre crop to test.
+
+Outputs are float32 in [0, 255]; each backbone applies its own normalisation.
+"""
+import tensorflow as tf
+
+
+def _resize(image, resize_size):
+    image = tf.cast(image, tf.float32)
+    return tf.image.resize(image, [resize_size, resize_size], antialias=True)
+
+
+def train_preprocess(image, seed, resize_size, crop_size, flip):
+    """Resize to resize_size, random crop_size crop, optional horizontal flip; stateless in seed."""
+    image = _resize(image, resize_size)
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    image = tf.image.stateless_random_crop(image, [crop_size, crop_size, 3], seed=crop_seed)
+    if flip:
+        image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+    return image
+
+
+def eval_preprocess(image, resize_size, crop_size):
+    """Resize to resize_size and take the central crop_size square."""
+    image = _resize(image, resize_size)
+    offset = (resize_size - crop_size) // 2
+    return image[offset : offset + crop_size, offset : offset + crop_size]

@@ -1,0 +1,48 @@
+"""ImageSplit: the images of one split and their labels, wherever the images live."""
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+# How ImageSplit.images holds the images.
+ARRAY = "array"  # uint8 array [N, H, W, 3] in memory (small datasets)
+PATHS = "paths"  # 1-D array of image file paths
+ENCODED = "encoded"  # 1-D array of encoded JPEG/PNG bytes
+
+
+@dataclasses.dataclass
+class ImageSplit:
+    """One split of a dataset. Labels are integers; classes need not be contiguous."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    kind: str
+
+    def __post_init__(self):
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if len(self.images) != len(self.labels):
+            raise ValueError("images and labels differ in length")
+
+    def __len__(self):
+        return len(self.labels)
+
+    @property
+    def num_classes(self):
+        return len(np.unique(self.labels))
+
+    def image_loader(self):
+        """A graph function index -> uint8 image [H, W, 3]."""
+        if self.kind == ARRAY:
+            table = tf.constant(self.images, dtype=tf.uint8)
+            return lambda index: tf.gather(table, index)
+        table = tf.constant(self.images.astype(object) if self.kind == ENCODED else self.images)
+        if self.kind == PATHS:
+            return lambda index: decode_image(tf.io.read_file(tf.gather(table, index)))
+        return lambda index: decode_image(tf.gather(table, index))
+
+
+def decode_image(image_bytes):
+    """Encoded JPEG/PNG/GIF/BMP bytes -> uint8 [H, W, 3]; grayscale is replicated, alpha dropped."""
+    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image

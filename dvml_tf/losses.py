@@ -1,0 +1,113 @@
+"""DVML's loss terms: KL (L1), reconstruction (L2) and the metric losses (L3, L4).
+
+Metric losses come from TensorFlow Addons, each fed the input it expects:
+triplet losses take L2-normalised embeddings, N-pair takes the [P, P]
+anchor-positive similarity matrix, lifted takes raw embeddings, contrastive takes
+pair labels and pair distances.
+"""
+from typing import Callable, NamedTuple
+
+import tensorflow as tf
+import tensorflow_addons as tfa
+
+from dvml_tf.errors import UserError
+
+METRIC_LOSSES = ("triplet_semihard", "triplet_hard", "npairs", "lifted", "contrastive")
+
+
+def kl_divergence(mu, log_var):
+    """L1: mean over the batch of KL(N(mu, sigma^2 I) || N(0, I))."""
+    per_example = 0.5 * tf.reduce_sum(tf.square(mu) + tf.exp(log_var) - log_var - 1.0, axis=-1)
+    return tf.reduce_mean(per_example)
+
+
+def reconstruction_loss(features, reconstructions):
+    """L2: squared error summed over feature dims, averaged over the T x B reconstructions.
+
+    features: [B, F]; reconstructions: [T, B, F]. The target is a constant.
+    """
+    target = tf.stop_gradient(features)[tf.newaxis]
+    return tf.reduce_mean(tf.reduce_sum(tf.square(target - reconstructions), axis=-1))
+
+
+class MetricLoss(NamedTuple):
+    """A metric loss Lm(embeddings [B, D], labels [B]) -> scalar."""
+
+    name: str
+    fn: Callable
+
+
+def _triplet(tfa_fn, margin):
+    def loss(embeddings, labels):
+        return tfa_fn(labels, tf.math.l2_normalize(embeddings, axis=-1), margin=margin)
+
+    return loss
+
+
+def _npairs(images_per_class, l2_reg):
+    """Sohn's N-pair loss on the first two images of each class in a P x K batch."""
+
+    def loss(embeddings, labels):
+        grouped = tf.reshape(embeddings, [-1, images_per_class, tf.shape(embeddings)[-1]])
+        anchors, positives = grouped[:, 0], grouped[:, 1]
+        anchor_labels = tf.reshape(labels, [-1, images_per_class])[:, 0]
+        similarity = tf.matmul(anchors, positives, transpose_b=True)
+        penalty = 0.25 * l2_reg * (
+            tf.reduce_mean(tf.reduce_sum(tf.square(anchors), 1))
+            + tf.reduce_mean(tf.reduce_sum(tf.square(positives), 1))
+        )
+        return tfa.losses.npairs_loss(anchor_labels, similarity) + penalty
+
+    return loss
+
+
+def _lifted(margin):
+    def loss(embeddings, labels):
+        return tfa.losses.lifted_struct_loss(labels, embeddings, margin=margin)
+
+    return loss
+
+
+def _contrastive(margin):
+    """Contrastive loss over all pairs i < j of normalised embeddings, positives and
+    negatives averaged separately so the many negatives do not drown the positives."""
+
+    def loss(embeddings, labels):
+        normalized = tf.math.l2_normalize(embeddings, axis=-1)
+        n = tf.shape(normalized)[0]
+        rows, cols = tf.meshgrid(tf.range(n), tf.range(n), indexing="ij")
+        upper = rows < cols
+        first, second = tf.boolean_mask(rows, upper), tf.boolean_mask(cols, upper)
+        diff = tf.gather(normalized, first) - tf.gather(normalized, second)
+        distances = tf.sqrt(tf.reduce_sum(tf.square(diff), -1) + 1e-12)
+        same = tf.cast(tf.equal(tf.gather(labels, first), tf.gather(labels, second)), tf.float32)
+        per_pair = tfa.losses.contrastive_loss(same, distances, margin=margin)
+        positive = tf.math.divide_no_nan(tf.reduce_sum(per_pair * same), tf.reduce_sum(same))
+        negative = tf.math.divide_no_nan(
+            tf.reduce_sum(per_pair * (1.0 - same)), tf.reduce_sum(1.0 - same)
+        )
+        return positive + negative
+
+    return loss
+
+
+# Margins used when --margin is not given: triplet on unit vectors (squared
+# distances in [0, 4]), contrastive on unit-vector distances in [0, 2], lifted on raw
+# embeddings as TF-Addons' default.
+DEFAULT_MARGINS = {"triplet_semihard": 0.2, "triplet_hard": 0.2, "lifted": 1.0, "contrastive": 0.5}
+
+
+def make_metric_loss(name, margin=None, images_per_class=2, npairs_l2_reg=0.002):
+    """Builds the named metric loss; batches are P classes x K images, class-contiguous."""
+    if margin is None:
+        margin = DEFAULT_MARGINS.get(name)
+    builders = {
+        "triplet_semihard": lambda: _triplet(tfa.losses.triplet_semihard_loss, margin),
+        "triplet_hard": lambda: _triplet(tfa.losses.triplet_hard_loss, margin),
+        "npairs": lambda: _npairs(images_per_class, npairs_l2_reg),
+        "lifted": lambda: _lifted(margin),
+        "contrastive": lambda: _contrastive(margin),
+    }
+    if name not in builders:
+        raise UserError(f"--metric_loss={name} is unknown; choose one of {', '.join(builders)}")
+    return MetricLoss(name, builders[name]())

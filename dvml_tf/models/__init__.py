@@ -1,0 +1,1 @@
+"""Backbones, the DVML encoder/decoder heads and the trainable DVML model."""

@@ -1,0 +1,98 @@
+"""Backbones: float images in [0, 255] -> pooled features x.
+
+Each backbone applies its own input normalisation, so the exported model and the
+training pipeline feed it the same [0, 255] pixels.
+"""
+import os
+
+import tensorflow as tf
+from tensorflow import keras
+from tensorflow.keras import layers
+
+from dvml_tf.errors import UserError
+from dvml_tf.models.googlenet import googlenet
+
+BACKBONES = ("googlenet", "resnet50", "inception_v3", "mobilenet_v2", "small_cnn")
+
+# Smallest input each keras.applications backbone accepts.
+MIN_IMAGE_SIZE = {"resnet50": 32, "inception_v3": 75, "mobilenet_v2": 32, "googlenet": 32}
+
+
+class CaffeNormalization(layers.Layer):
+    """ResNet50's ImageNet normalisation: RGB -> BGR, minus the ImageNet channel means."""
+
+    def call(self, images):
+        return images[..., ::-1] - tf.constant([103.939, 116.779, 123.68])
+
+
+def _small_cnn(image_size):
+    """A small VGG-style CNN for small images (digits, 32-64 px thumbnails); 256-d output."""
+    inputs = keras.Input([image_size, image_size, 3], name="normalized_images")
+    x = inputs
+    for stage, filters in enumerate((32, 64, 128, 256)):
+        for conv in range(2):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                              name=f"block{stage}_conv{conv}")(x)
+            x = layers.BatchNormalization(name=f"block{stage}_bn{conv}")(x)
+            x = layers.ReLU(name=f"block{stage}_relu{conv}")(x)
+        if stage < 3:
+            x = layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)
+    outputs = layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, outputs, name="small_cnn")
+
+
+def _keras_application(name, image_size, weights):
+    constructor = {
+        "resnet50": keras.applications.ResNet50,
+        "inception_v3": keras.applications.InceptionV3,
+        "mobilenet_v2": keras.applications.MobileNetV2,
+    }[name]
+    try:
+        return constructor(include_top=False, weights=weights, pooling="avg",
+                           input_shape=(image_size, image_size, 3))
+    except Exception as error:  # download failures surface as many exception types
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(
+            f"--backbone_weights={weights}: could not load weights for {name} ({first_line}); "
+            "put the Keras weights file in ~/.keras/models or pass its path"
+        ) from None
+
+
+def _normalization(name):
+    if name == "resnet50":
+        return CaffeNormalization(name="caffe_normalization")
+    if name == "small_cnn":
+        return layers.Rescaling(1.0 / 255.0, name="unit_scaling")
+    return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="symmetric_scaling")
+
+
+def build_backbone(name, image_size, weights="none"):
+    """A Model: images [B, S, S, 3] in [0, 255] -> features [B, F].
+
+    weights: "none" (random init), "imagenet" (keras.applications only) or a path to a
+    Keras weights file for the feature extractor.
+    """
+    if name not in BACKBONES:
+        raise UserError(f"--backbone={name} is unknown; choose one of {', '.join(BACKBONES)}")
+    if image_size < MIN_IMAGE_SIZE.get(name, 8):
+        raise UserError(
+            f"--image_size={image_size} is too small for --backbone={name} "
+            f"(at least {MIN_IMAGE_SIZE[name]})"
+        )
+    is_path = weights not in ("none", "imagenet")
+    if is_path and not os.path.exists(weights):
+        raise UserError(f"--backbone_weights={weights}: no such file")
+    if name in ("googlenet", "small_cnn"):
+        if weights == "imagenet":
+            raise UserError(
+                f"--backbone_weights=imagenet: Keras publishes no ImageNet weights for {name}; "
+                "pass a path to a weights file"
+            )
+        features = googlenet(image_size) if name == "googlenet" else _small_cnn(image_size)
+        if is_path:
+            features.load_weights(weights)
+    else:
+        features = _keras_application(name, image_size, None if weights == "none" else weights)
+    images = keras.Input([image_size, image_size, 3], name="images")
+    outputs = features(_normalization(name)(images))
+    return keras.Model(images, outputs, name=f"{name}_backbone")

@@ -1,0 +1,92 @@
+"""A training run: resume from the latest checkpoint, fit to --train_steps, evaluate."""
+import json
+import logging
+import math
+import os
+import sys
+
+import tensorflow as tf
+
+from dvml_tf import builder, callbacks, embeddings, evaluation
+from dvml_tf.data import pipeline, sampling
+from dvml_tf.errors import UserError
+
+METRICS_FILE = "metrics.json"
+PROBE_BATCH = 32
+
+
+def check_batches_possible(config, train_split):
+    """Raises UserError when the training split cannot form P x K batches."""
+    table = sampling.build_class_table(train_split.labels, config.images_per_class)
+    usable = len(table.class_ids)
+    if table.dropped_classes:
+        logging.warning("skipped %d training classes with a single image", table.dropped_classes)
+    if table.classes_below_k:
+        logging.info("%d training classes have fewer than K=%d images; their batches repeat "
+                     "images", table.classes_below_k, config.images_per_class)
+    if usable < config.classes_per_batch:
+        raise UserError(f"--classes_per_batch={config.classes_per_batch} exceeds the "
+                        f"{usable} training classes with at least two images")
+    return table
+
+
+def train(config, model, train_split, evaluate_fn=None):
+    """Trains `model` until its optimizer has taken config.train_steps steps."""
+    table = check_batches_possible(config, train_split)
+    manager = builder.checkpoint_manager(model, config.model_dir, config.keep_checkpoints)
+    restored = builder.restore_latest(manager)
+    start = callbacks.current_step(model)
+    if restored:
+        logging.info("resumed from %s at step %d", restored, start)
+    if start >= config.train_steps:
+        logging.info("already trained for %d steps", start)
+        return
+    dataset = pipeline.train_dataset(
+        train_split, table, builder.image_sizes(config), config.classes_per_batch,
+        config.images_per_class, config.seed, start_batch=start,
+    )
+    loop = math.gcd(config.checkpoint_every, config.eval_every or config.checkpoint_every)
+    loop = min(loop, config.train_steps)
+    writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs", "train"))
+    probe = next(iter(pipeline.eval_dataset(train_split, builder.image_sizes(config, False),
+                                            PROBE_BATCH)))[0]
+    fit_callbacks = [
+        callbacks.StopAtStep(config.train_steps),
+        callbacks.TrainingSummaries(writer, config.summary_every, probe),
+        callbacks.SaveCheckpoints(manager, config.checkpoint_every),
+    ]
+    if evaluate_fn and config.eval_every:
+        fit_callbacks.append(callbacks.PeriodicEvaluation(evaluate_fn, config.eval_every))
+    model.fit(
+        dataset,
+        epochs=math.ceil(config.train_steps / loop),
+        initial_epoch=start // loop,
+        steps_per_epoch=loop,
+        callbacks=fit_callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+
+
+def evaluate(config, model, test_split, step):
+    """Embeds the test split, computes every metric, logs them to TensorBoard, returns them."""
+    embedded, labels = embeddings.compute_embeddings(
+        model, test_split, builder.image_sizes(config, training=False), config.eval_batch_size
+    )
+    metrics = evaluation.evaluate_embeddings(embedded, labels, config.recall_k,
+                                             kmeans_seed=config.kmeans_seed)
+    writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs", "eval"))
+    with writer.as_default(step=step):
+        for name, value in metrics.items():
+            if not name.startswith("num_"):
+                tf.summary.scalar(f"eval/{name}", value)
+    writer.flush()
+    logging.info("step %d: %s", step, json.dumps(metrics))
+    return metrics
+
+
+def write_metrics(model_dir, metrics):
+    """Writes metrics.json atomically."""
+    path = os.path.join(model_dir, METRICS_FILE)
+    with open(path + ".tmp", "w") as f:
+        json.dump(metrics, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)

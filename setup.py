@@ -1,0 +1,36 @@
+"""Installs dvml_tf: Deep Variational Metric Learning in TensorFlow 2.15 / Keras 2."""
+from setuptools import find_packages, setup
+
+# Versions checked to install together on Python 3.11 (see BUILD.md).
+CORE = [
+    "tensorflow-addons==0.23.0",
+    "tensorflow-datasets==4.9.10",
+    "tensorflow-metadata==1.17.3",
+    "protobuf>=4.25,<5",
+    "numpy>=1.26,<2",
+    "scikit-learn>=1.3",
+    "absl-py>=2.0",
+    "faiss-cpu>=1.8",
+    "pillow>=10",
+    "matplotlib>=3.7",
+]
+
+setup(
+    name="dvml_tf",
+    version="0.1.0",
+    description="Deep Variational Metric Learning (ECCV 2018) for TensorFlow 2 / Keras 2",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["dvml_tf", "dvml_tf.*"]),
+    python_requires=">=3.9,<3.12",
+    install_requires=CORE,
+    extras_require={
+        # CPU build: the default, and what CI uses.
+        "cpu": ["tensorflow-cpu==2.15.1"],
+        # CUDA build: pulls the NVIDIA libraries from PyPI (Linux x86_64).
+        "gpu": ["tensorflow[and-cuda]==2.15.1"],
+        "serving": ["tensorflow-serving-api==2.15.1"],
+        "test": ["pytest>=7", "ruff>=0.4"],
+    },
+    entry_points={"console_scripts": ["dvml-train=dvml_tf.main:run", "dvml-evaluate=dvml_tf.evaluate:run"]},
+)
