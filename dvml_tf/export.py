@@ -68,7 +68,9 @@ def export_model(model, config, step):
     try:
         os.makedirs(model_root, exist_ok=True)
     except OSError as error:
-        raise UserError(f"--export_dir={config.export_dir}: cannot create ({error.strerror})") from None
+        raise UserError(
+            f"--export_dir={config.export_dir}: cannot create ({error.strerror})"
+        ) from None
     if not os.access(model_root, os.W_OK):
         raise UserError(f"--export_dir={config.export_dir}: not writable")
     metadata = {

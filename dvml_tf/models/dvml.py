@@ -65,9 +65,8 @@ class DVMLModel(keras.Model):
         if not self.settings.dvml:
             return tf.constant(BASELINE_LAMBDAS)
         phase1 = tf.cast(step, tf.int64) < self.settings.phase1_steps
-        return tf.where(
-            phase1, tf.constant(self.settings.phase1_lambdas), tf.constant(self.settings.phase2_lambdas)
-        )
+        phase1_lambdas = tf.constant(self.settings.phase1_lambdas)
+        return tf.where(phase1, phase1_lambdas, tf.constant(self.settings.phase2_lambdas))
 
     def compute_losses(self, images, labels, step, training=True):
         """Dict of the four loss terms and the weighted total at training step `step`."""
