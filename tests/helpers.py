@@ -1,0 +1,31 @@
+"""Small models and data shared by the tests."""
+import numpy as np
+from tensorflow import keras
+
+from dvml_tf.losses import make_metric_loss
+from dvml_tf.models.backbones import build_backbone
+from dvml_tf.models.dvml import DVMLSettings, build_dvml_model
+
+
+def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, seed=0,
+               images_per_class=2):
+    """A compiled DVML model on 16 px images with a small CNN."""
+    keras.utils.set_random_seed(seed)
+    model = build_dvml_model(
+        build_backbone("small_cnn", 16),
+        embedding_dim=8,
+        metric_loss=make_metric_loss(metric_loss, images_per_class=images_per_class),
+        settings=DVMLSettings(dvml=dvml, num_samples=num_samples, phase1_steps=phase1_steps),
+        decoder_hidden=16,
+    )
+    optimizer = keras.optimizers.Adam(1e-2)
+    optimizer.build(model.trainable_variables)
+    model.compile(optimizer=optimizer)
+    return model
+
+
+def tiny_batch(classes=4, per_class=2, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 255, size=(classes * per_class, 16, 16, 3)).astype(np.float32)
+    labels = np.repeat(np.arange(classes), per_class).astype(np.int32)
+    return images, labels

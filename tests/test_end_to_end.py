@@ -1,0 +1,149 @@
+"""A real digits run through the CLI: metrics, resume, TensorBoard, and the export."""
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from cli import ROOT, run_main
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+# Five unseen digit classes of ~180 images each: a random embedding's Recall@1 is ~0.2.
+CHANCE_RECALL_AT_1 = 0.2
+STEPS = 300
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("digits")
+    flags = ["--flagfile=flags/digits.cfg", f"--model_dir={base / 'run'}",
+             f"--export_dir={base / 'export'}", f"--train_steps={STEPS}", "--phase1_steps=150",
+             "--checkpoint_every=100", "--summary_every=25"]
+    result = run_main(*flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return base, flags
+
+
+def test_metrics_file_reports_recall_far_above_chance(trained_run):
+    base, _ = trained_run
+    metrics = json.load(open(base / "run" / "metrics.json"))
+    for key in ("recall@1", "recall@2", "recall@4", "recall@8", "nmi", "f1", "map@r"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["num_test_images"] == 896 and metrics["num_test_classes"] == 5
+    assert metrics["recall@1"] > 3 * CHANCE_RECALL_AT_1
+    assert metrics["step"] == STEPS
+
+
+def test_rerun_resumes_from_latest_checkpoint(trained_run):
+    base, flags = trained_run
+    result = run_main(*flags, f"--train_steps={STEPS + 100}", "--export_dir=")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"at step {STEPS}" in result.stderr  # "resumed from .../ckpt-300 at step 300"
+    assert json.load(open(base / "run" / "metrics.json"))["step"] == STEPS + 100
+    assert tf.train.latest_checkpoint(str(base / "run" / "checkpoints")).endswith(
+        f"ckpt-{STEPS + 100}")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def test_tensorboard_server_lists_the_losses(trained_run):
+    base, _ = trained_run
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", f"--logdir={base / 'run' / 'logs'}",
+         "--host=127.0.0.1", f"--port={port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, tags = time.time() + 90, {}
+        while time.time() < deadline:
+            try:
+                tags = _get_json(f"http://127.0.0.1:{port}/data/plugin/scalars/tags")
+                if "train" in tags and "eval" in tags:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        histograms = _get_json(f"http://127.0.0.1:{port}/data/plugin/histograms/tags")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for name in ("loss", "kl_loss", "reconstruction_loss", "synthesized_metric_loss",
+                 "metric_loss"):
+        assert f"losses/{name}" in tags["train"]
+    for tag in ("lambdas/lambda1", "lambdas/lambda4", "learning_rate"):
+        assert tag in tags["train"]
+    assert {"eval/recall@1", "eval/nmi", "eval/f1", "eval/map@r"} <= set(tags["eval"])
+    assert "sigma" in histograms["train"]
+
+
+def _digit_image_bytes():
+    """Real test digits (classes 5-9) encoded as PNG and JPEG."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    picks = np.flatnonzero(digits.target >= 5)[:6]
+    encoded = []
+    for i, index in enumerate(picks):
+        pixels = np.round(digits.images[index] * 255 / 16).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).convert("RGB" if i % 2 else "L").save(
+            buffer, format="PNG" if i < 3 else "JPEG")
+        encoded.append(buffer.getvalue())
+    return encoded
+
+
+LOAD_EXPORT = """
+import sys, numpy as np, tensorflow as tf
+module = tf.saved_model.load(sys.argv[1])
+encoded = [open(p, "rb").read() for p in sys.argv[3:]]
+out = module.signatures["serving_default"](image_bytes=tf.constant(encoded))
+np.save(sys.argv[2], out["embeddings"].numpy())
+"""
+
+
+def test_export_in_new_process_matches_in_memory_model(trained_run, tmp_path):
+    from dvml_tf import builder
+    from dvml_tf.data.preprocessing import eval_preprocess
+    from dvml_tf.data.splits import decode_image
+    from dvml_tf.options import RunConfig
+
+    base, _ = trained_run
+    export = base / "export" / "dvml_digits" / "1"
+    assert (export / "saved_model.pb").exists()
+    paths = []
+    for i, data in enumerate(_digit_image_bytes()):
+        paths.append(tmp_path / f"digit{i}")
+        paths[-1].write_bytes(data)
+    out = tmp_path / "served.npy"
+    subprocess.run([sys.executable, "-c", LOAD_EXPORT, str(export), str(out), *map(str, paths)],
+                   check=True, cwd=ROOT, timeout=300)
+    served = np.load(out)
+
+    config = RunConfig(**json.load(open(base / "run" / "run_config.json")))
+    model = builder.build_model(config)
+    manager = builder.checkpoint_manager(model, str(base / "run"))
+    manager.checkpoint.restore(manager.checkpoints[0].replace("400", "300")).expect_partial()
+    images = tf.stack([eval_preprocess(decode_image(p.read_bytes()), config.resize_size,
+                                       config.image_size) for p in paths])
+    in_memory = model.embed(images).numpy()
+    assert served.shape == (6, config.embedding_dim)
+    np.testing.assert_allclose(np.linalg.norm(served, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(served, in_memory, atol=1e-5)
+    assert os.path.exists(export / "assets.extra" / "dvml_config.json")

@@ -1,0 +1,139 @@
+"""The DVML loss terms against NumPy references, and each TF-Addons loss fed what it expects."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_addons as tfa
+
+from dvml_tf import losses
+from dvml_tf.errors import UserError
+
+RNG = np.random.default_rng(7)
+
+
+def test_kl_matches_numpy_reference():
+    mu = RNG.normal(size=(6, 5)).astype(np.float32)
+    log_var = RNG.normal(size=(6, 5)).astype(np.float32)
+    expected = np.mean([
+        sum(0.5 * (m * m + np.exp(lv) - lv - 1) for m, lv in zip(mu_row, lv_row))
+        for mu_row, lv_row in zip(mu, log_var)
+    ])
+    assert losses.kl_divergence(mu, log_var).numpy() == pytest.approx(expected, rel=1e-5)
+
+
+def test_kl_is_zero_for_standard_normal():
+    zeros = tf.zeros([3, 4])
+    assert losses.kl_divergence(zeros, zeros).numpy() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_reconstruction_matches_numpy_reference():
+    features = RNG.normal(size=(4, 7)).astype(np.float32)
+    reconstructions = RNG.normal(size=(3, 4, 7)).astype(np.float32)
+    total = 0.0
+    for t in range(3):
+        for i in range(4):
+            total += np.sum((features[i] - reconstructions[t, i]) ** 2)
+    expected = total / (3 * 4)
+    value = losses.reconstruction_loss(features, reconstructions).numpy()
+    assert value == pytest.approx(expected, rel=1e-5)
+
+
+def test_reconstruction_target_is_constant():
+    features = tf.Variable(RNG.normal(size=(4, 7)).astype(np.float32))
+    reconstructions = tf.Variable(RNG.normal(size=(2, 4, 7)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = losses.reconstruction_loss(features, reconstructions)
+    grad_features, grad_reconstructions = tape.gradient(loss, [features, reconstructions])
+    assert grad_features is None
+    assert np.abs(grad_reconstructions.numpy()).sum() > 0
+
+
+class Spy:
+    """Records the arguments of a wrapped TF-Addons loss."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        return self.fn(*args, **kwargs)
+
+
+def _batch(classes=4, per_class=3, dim=5):
+    labels = np.repeat(np.arange(classes), per_class).astype(np.int32)
+    embeddings = RNG.normal(size=(classes * per_class, dim)).astype(np.float32) * 3
+    return tf.constant(embeddings), tf.constant(labels)
+
+
+@pytest.mark.parametrize("name,tfa_name", [("triplet_semihard", "triplet_semihard_loss"),
+                                           ("triplet_hard", "triplet_hard_loss")])
+def test_triplet_losses_get_unit_embeddings(monkeypatch, name, tfa_name):
+    spy = Spy(getattr(tfa.losses, tfa_name))
+    monkeypatch.setattr(tfa.losses, tfa_name, spy)
+    embeddings, labels = _batch()
+    loss = losses.make_metric_loss(name, margin=0.3).fn(embeddings, labels)
+    (fed_labels, fed_embeddings), kwargs = spy.calls[0]
+    np.testing.assert_allclose(np.linalg.norm(fed_embeddings.numpy(), axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(fed_labels.numpy(), labels.numpy())
+    assert kwargs["margin"] == 0.3
+    assert np.isfinite(loss.numpy())
+
+
+def test_npairs_gets_anchor_positive_similarity_matrix(monkeypatch):
+    spy = Spy(tfa.losses.npairs_loss)
+    monkeypatch.setattr(tfa.losses, "npairs_loss", spy)
+    embeddings, labels = _batch(classes=4, per_class=3)
+    loss = losses.make_metric_loss("npairs", images_per_class=3, npairs_l2_reg=0.0)
+    value = loss.fn(embeddings, labels).numpy()
+    (fed_labels, similarity), _ = spy.calls[0]
+    e = embeddings.numpy()
+    anchors, positives = e[0::3], e[1::3]
+    np.testing.assert_allclose(similarity.numpy(), anchors @ positives.T, rtol=1e-5)
+    np.testing.assert_array_equal(fed_labels.numpy(), [0, 1, 2, 3])
+    # Sohn's N-pair loss: softmax cross-entropy of each anchor over all positives.
+    logits = anchors @ positives.T
+    log_softmax = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1,
+                                  keepdims=True)) - logits.max(1, keepdims=True)
+    assert value == pytest.approx(-np.mean(np.diag(log_softmax)), rel=1e-4)
+
+
+def test_npairs_l2_penalty_matches_sohn():
+    embeddings, labels = _batch(classes=3, per_class=2)
+    plain = losses.make_metric_loss("npairs", images_per_class=2, npairs_l2_reg=0.0)
+    penalised = losses.make_metric_loss("npairs", images_per_class=2, npairs_l2_reg=0.01)
+    e = embeddings.numpy()
+    penalty = 0.25 * 0.01 * ((e[0::2] ** 2).sum(1).mean() + (e[1::2] ** 2).sum(1).mean())
+    difference = penalised.fn(embeddings, labels).numpy() - plain.fn(embeddings, labels).numpy()
+    assert difference == pytest.approx(penalty, rel=1e-4)
+
+
+def test_lifted_gets_raw_embeddings(monkeypatch):
+    spy = Spy(tfa.losses.lifted_struct_loss)
+    monkeypatch.setattr(tfa.losses, "lifted_struct_loss", spy)
+    embeddings, labels = _batch()
+    losses.make_metric_loss("lifted").fn(embeddings, labels)
+    (fed_labels, fed_embeddings), kwargs = spy.calls[0]
+    np.testing.assert_array_equal(fed_embeddings.numpy(), embeddings.numpy())
+    assert kwargs["margin"] == 1.0
+
+
+def test_contrastive_gets_pair_labels_and_distances(monkeypatch):
+    spy = Spy(tfa.losses.contrastive_loss)
+    monkeypatch.setattr(tfa.losses, "contrastive_loss", spy)
+    embeddings, labels = _batch(classes=2, per_class=2)
+    value = losses.make_metric_loss("contrastive", margin=0.5).fn(embeddings, labels).numpy()
+    (pair_labels, distances), _ = spy.calls[0]
+    unit = embeddings.numpy() / np.linalg.norm(embeddings.numpy(), axis=1, keepdims=True)
+    y = labels.numpy()
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    np.testing.assert_array_equal(pair_labels.numpy(), [float(y[i] == y[j]) for i, j in pairs])
+    expected_d = [np.linalg.norm(unit[i] - unit[j]) for i, j in pairs]
+    np.testing.assert_allclose(distances.numpy(), expected_d, rtol=1e-4)
+    positive = np.mean([d * d for (i, j), d in zip(pairs, expected_d) if y[i] == y[j]])
+    negative = np.mean([max(0.5 - d, 0) ** 2 for (i, j), d in zip(pairs, expected_d)
+                        if y[i] != y[j]])
+    assert value == pytest.approx(positive + negative, rel=1e-4)
+
+
+def test_unknown_metric_loss_is_a_user_error():
+    with pytest.raises(UserError, match="--metric_loss=arcface"):
+        losses.make_metric_loss("arcface")
