@@ -13,6 +13,7 @@ from absl import app, logging  # noqa: E402
 
 from dvml_tf import builder, options, training  # noqa: E402
 from dvml_tf.callbacks import current_step  # noqa: E402
+from dvml_tf.cli import parse_flags
 from dvml_tf.data.datasets import load_splits  # noqa: E402
 from dvml_tf.errors import UserError  # noqa: E402
 from dvml_tf.export import export_model  # noqa: E402
@@ -62,7 +63,7 @@ def main(argv):
 
 
 def run():
-    app.run(main, flags_parser=options.parse_flags)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

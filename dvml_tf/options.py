@@ -7,7 +7,6 @@ Flags left unset take the dataset's defaults (DATASET_DEFAULTS), so that a bare
 import dataclasses
 import json
 import os
-import sys
 
 from absl import flags
 
@@ -108,15 +107,6 @@ class RunConfig:
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
-
-def parse_flags(argv):
-    """absl flags parser that reports a bad flag in one line and exits with status 2."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        sys.stderr.write(f"error: {error}\n")
-        sys.exit(2)
 
 
 def _numbers(flag, values, cast, count=None):

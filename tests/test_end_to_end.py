@@ -139,7 +139,8 @@ def test_export_in_new_process_matches_in_memory_model(trained_run, tmp_path):
     config = RunConfig(**json.load(open(base / "run" / "run_config.json")))
     model = builder.build_model(config)
     manager = builder.checkpoint_manager(model, str(base / "run"))
-    manager.checkpoint.restore(manager.checkpoints[0].replace("400", "300")).expect_partial()
+    # The export was made at the end of the first run, at step STEPS.
+    manager.checkpoint.restore(str(base / "run" / "checkpoints" / f"ckpt-{STEPS}")).expect_partial()
     images = tf.stack([eval_preprocess(decode_image(p.read_bytes()), config.resize_size,
                                        config.image_size) for p in paths])
     in_memory = model.embed(images).numpy()

@@ -1,0 +1,62 @@
+"""`python -m dvml_tf.evaluate --embeddings=E.npy --labels=L.npy`: metrics of any embeddings.
+
+Prints one JSON object: recall@K for each K, nmi, f1, map@r, num_test_images,
+num_test_classes. Uses the same code as training's evaluation.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+
+from dvml_tf.cli import parse_flags
+from dvml_tf.errors import UserError
+from dvml_tf.evaluation import evaluate_embeddings
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("embeddings", None, "A .npy file of float embeddings [N, D].")
+flags.DEFINE_string("labels", None, "A .npy file of integer labels [N].")
+flags.DEFINE_list("recall_k", ["1", "2", "4", "8"], "K values of Recall@K.")
+flags.DEFINE_boolean("clustering", True, "Compute NMI and F1 (k-means); --noclustering skips.")
+flags.DEFINE_integer("kmeans_seed", 0, "Seed of the k-means behind NMI and F1.")
+
+
+def load_array(flag, path):
+    if not path:
+        raise UserError(f"--{flag} is required")
+    if not path.endswith(".npy") or not os.path.isfile(path):
+        raise UserError(f"--{flag}={path}: not an existing .npy file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise UserError(f"--{flag}={path}: cannot read ({error})") from None
+
+
+def main(argv):
+    del argv
+    try:
+        try:
+            ks = tuple(int(k) for k in FLAGS.recall_k)
+        except ValueError:
+            raise UserError(f"--recall_k={','.join(FLAGS.recall_k)}: expected integers") from None
+        if not ks or min(ks) < 1:
+            raise UserError("--recall_k: values must be positive integers")
+        embeddings = load_array("embeddings", FLAGS.embeddings)
+        labels = load_array("labels", FLAGS.labels)
+        if labels.ndim != 1:
+            raise UserError(f"--labels={FLAGS.labels}: expected a 1-D array")
+        metrics = evaluate_embeddings(embeddings, labels, ks, FLAGS.clustering,
+                                      FLAGS.kmeans_seed)
+    except UserError as error:
+        sys.stderr.write(f"error: {error}\n")
+        sys.exit(2)
+    print(json.dumps(metrics, sort_keys=True))
+
+
+def run():
+    app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+    run()
