@@ -35,12 +35,10 @@ def load_tfds_splits(dataset, data_dir=None):
         train = _read(builder, "train", "class_id")
         test = _read(builder, "test", "class_id")
         return ImageSplit(*train, ENCODED), ImageSplit(*test, ENCODED)
-    parts = [_read(builder, split, "label") for split in builder.info.splits]
+    # TFDS splits CUB and Cars196 per image; the protocol merges both and splits by class.
+    parts = [_read(builder, split, "label") for split in ("train", "test")]
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     is_train = labels < FIRST_TEST_LABEL[dataset]
     return (ImageSplit(images[is_train], labels[is_train], ENCODED),
             ImageSplit(images[~is_train], labels[~is_train], ENCODED))
-
-
-

@@ -1,0 +1,51 @@
+"""The TFDS datasets, mocked, come out re-split by class as the zero-shot protocol says."""
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from dvml_tf.data.tfds_datasets import load_tfds_splits
+
+pytestmark = pytest.mark.slow
+
+
+def _png(value):
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((6, 5, 3), value, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _mock_examples(label_key, num_labels, split_offset):
+    """as_dataset_fn giving encoded images and labels that repeat, different per split."""
+
+    def as_dataset(self, split, decoders=None, **kwargs):
+        offset = split_offset.get(str(split), 0)
+        labels = (np.arange(3 * num_labels) + offset) % num_labels
+        images = [_png(int(label)) for label in labels]
+        return tf.data.Dataset.from_tensor_slices({"image": images, label_key: labels})
+
+    return as_dataset
+
+
+@pytest.mark.parametrize("dataset,num_labels,first_test", [("cub", 200, 100), ("cars", 196, 98)])
+def test_cub_and_cars_merge_both_splits_then_split_by_class(dataset, num_labels, first_test):
+    with tfds.testing.mock_data(as_dataset_fn=_mock_examples("label", num_labels,
+                                                             {"test": 1})):
+        train, test = load_tfds_splits(dataset)
+    assert set(train.labels) == set(range(first_test))
+    assert set(test.labels) == set(range(first_test, num_labels))
+    # Both TFDS splits (train, test) contribute to each: 3 per split, 6 images per class.
+    assert len(train) == 6 * first_test and len(test) == 6 * (num_labels - first_test)
+    image = tf.io.decode_png(test.images[0]).numpy()
+    assert image[0, 0, 0] == test.labels[0]
+
+
+def test_sop_keeps_tfds_splits_with_class_id_labels():
+    with tfds.testing.mock_data(as_dataset_fn=_mock_examples("class_id", 50,
+                                                             {"test": 50})):
+        train, test = load_tfds_splits("sop")
+    assert len(train) == len(test) == 150
+    assert set(train.labels) == set(range(50)) and set(test.labels) == set(range(50))
