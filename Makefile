@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(PY) -m dvml_tf.main --flagfile=flags/digits.cfg --model_dir=runs/digits_demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check dvml_tf tests benchmarks
+	$(VENV)/bin/ruff check .
 
 test: lint
 	$(PY) -m pytest -q tests

@@ -32,5 +32,7 @@ setup(
         "serving": ["tensorflow-serving-api==2.15.1"],
         "test": ["pytest>=7", "ruff>=0.4"],
     },
-    entry_points={"console_scripts": ["dvml-train=dvml_tf.main:run", "dvml-evaluate=dvml_tf.evaluate:run"]},
+    entry_points={
+        "console_scripts": ["dvml-train=dvml_tf.main:run", "dvml-evaluate=dvml_tf.evaluate:run"]
+    },
 )
