@@ -19,47 +19,78 @@ def l2_normalize(embeddings):
     return embeddings / np.maximum(norms, 1e-12)
 
 
-def nearest_neighbors(embeddings, k):
-    """Indices [N, k] of each row's k nearest other rows, nearest first.
+def _search_chunk(index, queries, query_ids, k):
+    """Neighbour ids [len(queries), k] ordered by (distance, id), the query itself excluded.
 
-    Ties in distance are broken by gallery index, so results are deterministic.
+    The search widens for rows whose k-th distance ties with the farthest one returned,
+    so ties are always broken by the smaller gallery id.
     """
-    n = len(embeddings)
-    index = faiss.IndexFlatL2(embeddings.shape[1])
-    index.add(embeddings)
-    # Ask for a margin beyond k so that every row at the k-th distance is seen.
-    k = int(k)
+    n = index.ntotal
+    result = np.empty((len(queries), k), dtype=np.int64)
+    pending = np.arange(len(queries))
     search_k = min(n, k + 1 + max(8, k // 4))
-    result = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, QUERY_CHUNK):
-        stop = min(n, start + QUERY_CHUNK)
-        distances, neighbors = index.search(embeddings[start:stop], search_k)
-        for row in range(stop - start):
-            keep = neighbors[row] != start + row
-            d, nb = distances[row][keep], neighbors[row][keep]
-            order = np.lexsort((nb, d))
-            result[start + row] = nb[order][:k]
-        if n > QUERY_CHUNK:
-            logging.info("nearest neighbours: %d / %d queries", stop, n)
+    while len(pending):
+        distances, neighbors = index.search(queries[pending], search_k)
+        distances[neighbors == query_ids[pending, None]] = np.inf
+        order = np.lexsort((neighbors, distances), axis=1)
+        distances = np.take_along_axis(distances, order, axis=1)
+        neighbors = np.take_along_axis(neighbors, order, axis=1)
+        farthest = np.where(np.isinf(distances[:, -1]), distances[:, -2], distances[:, -1])
+        unresolved = (distances[:, k - 1] == farthest) & (search_k < n)
+        done = ~unresolved
+        result[pending[done]] = neighbors[done, :k]
+        pending = pending[unresolved]
+        search_k = min(n, 2 * search_k)
     return result
 
 
-def recall_at_k(neighbor_labels, labels, ks):
-    """Fraction of queries with a same-class item among their K nearest, for each K."""
-    hits = neighbor_labels == labels[:, None]
-    return {f"recall@{k}": float(hits[:, :k].any(axis=1).mean()) for k in ks}
+def neighbor_chunks(embeddings, k):
+    """Yields (first query row, neighbour ids [rows, k]) over all rows, exact (faiss flat)."""
+    n, chunk = len(embeddings), QUERY_CHUNK
+    index = faiss.IndexFlatL2(embeddings.shape[1])
+    index.add(embeddings)
+    ids = np.arange(n)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        yield start, _search_chunk(index, embeddings[start:stop], ids[start:stop], int(k))
+        if n > chunk:
+            logging.info("nearest neighbours: %d / %d queries", stop, n)
 
 
-def map_at_r(neighbor_labels, labels):
-    """MAP@R (Musgrave et al. 2020): R = number of other items of the query's class."""
+def nearest_neighbors(embeddings, k):
+    """Neighbour ids [N, k] of every row, nearest first (small inputs: holds all of them)."""
+    return np.concatenate([nb for _, nb in neighbor_chunks(embeddings, k)])
+
+
+def recall_hits(hits, ks):
+    """Per K, how many queries have a same-class item among their K nearest (hits [n, k])."""
+    return {k: int(hits[:, :k].any(axis=1).sum()) for k in ks}
+
+
+def average_precision_at_r(hits, r):
+    """Per query AP@R (Musgrave et al. 2020): hits [n, >= max r], r = class size - 1."""
+    ranks = np.arange(1, hits.shape[1] + 1)
+    relevant = hits & (ranks[None, :] <= r[:, None])
+    precision_at_i = np.cumsum(relevant, axis=1) / ranks[None, :]
+    return (precision_at_i * relevant).sum(axis=1) / np.maximum(r, 1)
+
+
+def retrieval_metrics(embeddings, labels, ks):
+    """Recall@K for each K and MAP@R, one chunk of queries at a time (bounded memory)."""
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     r = counts[inverse] - 1
-    width = neighbor_labels.shape[1]
-    ranks = np.arange(1, width + 1)
-    relevant = (neighbor_labels == labels[:, None]) & (ranks[None, :] <= r[:, None])
-    precision_at_i = np.cumsum(relevant, axis=1) / ranks[None, :]
-    per_query = (precision_at_i * relevant).sum(axis=1) / np.maximum(r, 1)
-    return float(per_query[r > 0].mean())
+    k = max(max(ks), int(r.max()))
+    found = dict.fromkeys(ks, 0)
+    ap = np.zeros(len(labels))
+    for start, neighbors in neighbor_chunks(embeddings, k):
+        stop = start + len(neighbors)
+        hits = labels[neighbors] == labels[start:stop, None]
+        for key, count in recall_hits(hits, ks).items():
+            found[key] += count
+        ap[start:stop] = average_precision_at_r(hits, r[start:stop])
+    metrics = {f"recall@{key}": found[key] / len(labels) for key in ks}
+    metrics["map@r"] = float(ap[r > 0].mean())
+    return metrics
 
 
 def contingency(labels, clusters):
@@ -130,15 +161,12 @@ def evaluate_embeddings(embeddings, labels, recall_ks=(1, 2, 4, 8), clustering=T
     check_inputs(embeddings, labels, recall_ks)
     embeddings = l2_normalize(embeddings)
     num_classes = len(np.unique(labels))
-    largest_class = np.unique(labels, return_counts=True)[1].max()
-    neighbors = nearest_neighbors(embeddings, max(max(recall_ks), largest_class - 1))
-    neighbor_labels = labels[neighbors]
-    metrics = recall_at_k(neighbor_labels, labels, recall_ks)
-    metrics["map@r"] = map_at_r(neighbor_labels, labels)
+    metrics = retrieval_metrics(embeddings, labels, recall_ks)
     if clustering:
+        logging.info("k-means with k=%d on %d embeddings", num_classes, len(labels))
         clusters = kmeans_clusters(embeddings, num_classes, seed=kmeans_seed)
         metrics["nmi"] = nmi(labels, clusters)
         metrics["f1"] = pairwise_f1(labels, clusters)
     metrics["num_test_images"] = int(len(labels))
-    metrics["num_test_classes"] = int(num_classes)
+    metrics["num_test_classes"] = num_classes
     return metrics

@@ -54,20 +54,34 @@ def test_map_at_r_matches_slow_reference_with_ties():
     assert got["map@r"] == pytest.approx(np.mean(per_query))
 
 
-def test_map_at_r_hand_computed():
-    # Query 0 (class a, R=2): neighbours a, b, a -> (1/1 + 0) / 2 = 0.5 within the first R=2.
-    labels = np.array([0, 0, 1, 0, 1])
-    neighbour_labels = np.array([[0, 1, 0, 1], [0, 0, 1, 1], [1, 0, 0, 0], [0, 0, 1, 1],
-                                 [0, 0, 0, 1]])
-    # R: 2, 2, 1, 2, 1 -> AP: 0.5, 1.0, 1.0, 1.0, 0.0
-    assert evaluation.map_at_r(neighbour_labels, labels) == pytest.approx(3.5 / 5)
+def test_average_precision_at_r_hand_computed():
+    # R per query: 2, 2, 1, 2, 1; only the first R neighbours count.
+    hits = np.array([[1, 0, 1, 0], [1, 1, 0, 0], [0, 1, 1, 1], [0, 1, 1, 0], [0, 0, 0, 1]], bool)
+    r = np.array([2, 2, 1, 2, 1])
+    np.testing.assert_allclose(evaluation.average_precision_at_r(hits, r),
+                               [0.5, 1.0, 0.0, 0.25, 0.0])
 
 
-def test_recall_hand_computed():
-    labels = np.array([0, 1, 2])
-    neighbour_labels = np.array([[1, 0], [1, 2], [0, 1]])
-    assert evaluation.recall_at_k(neighbour_labels, labels, (1, 2)) == {
-        "recall@1": pytest.approx(1 / 3), "recall@2": pytest.approx(2 / 3)}
+def test_recall_hits_hand_computed():
+    hits = np.array([[0, 1], [0, 0], [1, 0]], bool)
+    assert evaluation.recall_hits(hits, (1, 2)) == {1: 1, 2: 2}
+
+
+def test_ties_beyond_the_search_margin_break_by_index():
+    # 50 identical vectors and 10 others: every query's nearest are the smallest other ids.
+    embeddings = np.ones((60, 4), np.float32)
+    embeddings[50:] = -1
+    neighbors = evaluation.nearest_neighbors(evaluation.l2_normalize(embeddings), 3)
+    np.testing.assert_array_equal(neighbors[0], [1, 2, 3])
+    np.testing.assert_array_equal(neighbors[7], [0, 1, 2])
+    np.testing.assert_array_equal(neighbors[55], [50, 51, 52])
+
+
+def test_chunked_retrieval_equals_one_chunk(monkeypatch):
+    embeddings, labels = _tied_data(seed=3)
+    whole = evaluation.evaluate_embeddings(embeddings, labels, (1, 4), clustering=False)
+    monkeypatch.setattr(evaluation, "QUERY_CHUNK", 7)
+    assert evaluation.evaluate_embeddings(embeddings, labels, (1, 4), clustering=False) == whole
 
 
 def _brute_force_f1(labels, clusters):
@@ -117,3 +131,19 @@ def test_separated_embeddings_score_perfectly():
 def test_bad_inputs_are_user_errors(embeddings, labels, ks, message):
     with pytest.raises(UserError, match=message):
         evaluation.evaluate_embeddings(embeddings, labels, ks)
+
+
+class LargestIdsFirstIndex:
+    """A stand-in index whose every item is at the same distance, returned largest id first."""
+
+    ntotal = 40
+
+    def search(self, queries, k):
+        ids = np.tile(np.arange(self.ntotal)[::-1][:k], (len(queries), 1))
+        return np.zeros(ids.shape, np.float32), ids
+
+
+def test_search_widens_until_ties_resolve_by_smallest_id():
+    neighbors = evaluation._search_chunk(LargestIdsFirstIndex(), np.zeros((2, 4), np.float32),
+                                         np.array([0, 5]), k=3)
+    np.testing.assert_array_equal(neighbors, [[1, 2, 3], [0, 1, 2]])
