@@ -30,7 +30,8 @@ class EmbeddingModule(tf.Module):
         self.model = model
         self.resize_size = resize_size
         self.crop_size = crop_size
-        self.metadata = tf.constant(json.dumps(metadata, sort_keys=True))
+        self.metadata = tf.Variable(json.dumps(metadata, sort_keys=True), trainable=False,
+                                    name="metadata")
 
     def _preprocess(self, image):
         return eval_preprocess(image, self.resize_size, self.crop_size)
