@@ -11,6 +11,8 @@ $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install "tensorflow-cpu==2.15.1" -e ".[cpu,test]"
+	# Its declared dependency on the full tensorflow would replace tensorflow-cpu.
+	$(PY) -m pip install --no-deps "tensorflow-serving-api==2.15.1"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -29,10 +29,14 @@ setup(
         "cpu": ["tensorflow-cpu==2.15.1"],
         # CUDA build: pulls the NVIDIA libraries from PyPI (Linux x86_64).
         "gpu": ["tensorflow[and-cuda]==2.15.1"],
-        "serving": ["tensorflow-serving-api==2.15.1"],
         "test": ["pytest>=7", "ruff>=0.4"],
     },
     entry_points={
-        "console_scripts": ["dvml-train=dvml_tf.main:run", "dvml-evaluate=dvml_tf.evaluate:run"]
+        "console_scripts": [
+            "dvml-train=dvml_tf.main:run",
+            "dvml-evaluate=dvml_tf.evaluate:run",
+            "dvml-index=dvml_tf.index:run",
+            "dvml-serving-client=dvml_tf.serving_client:run",
+        ]
     },
 )

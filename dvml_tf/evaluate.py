@@ -15,11 +15,15 @@ from dvml_tf.errors import UserError
 from dvml_tf.evaluation import evaluate_embeddings
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("embeddings", None, "A .npy file of float embeddings [N, D].")
-flags.DEFINE_string("labels", None, "A .npy file of integer labels [N].")
-flags.DEFINE_list("recall_k", ["1", "2", "4", "8"], "K values of Recall@K.")
-flags.DEFINE_boolean("clustering", True, "Compute NMI and F1 (k-means); --noclustering skips.")
-flags.DEFINE_integer("kmeans_seed", 0, "Seed of the k-means behind NMI and F1.")
+
+
+def define_flags():
+    """The command line's flags; defined on use so that importing stays side-effect free."""
+    flags.DEFINE_string("embeddings", None, "A .npy file of float embeddings [N, D].")
+    flags.DEFINE_string("labels", None, "A .npy file of integer labels [N].")
+    flags.DEFINE_list("recall_k", ["1", "2", "4", "8"], "K values of Recall@K.")
+    flags.DEFINE_boolean("clustering", True, "Compute NMI and F1 (k-means); --noclustering skips.")
+    flags.DEFINE_integer("kmeans_seed", 0, "Seed of the k-means behind NMI and F1.")
 
 
 def load_array(flag, path):
@@ -55,6 +59,7 @@ def main(argv):
 
 
 def run():
+    define_flags()
     app.run(main, flags_parser=parse_flags)
 
 

@@ -18,16 +18,21 @@ import tensorflow as tf
 from dvml_tf.data.preprocessing import eval_preprocess
 from dvml_tf.data.splits import decode_image
 from dvml_tf.errors import UserError
+from dvml_tf.models.dvml import invariant_embedding
 
 METADATA_FILE = "dvml_config.json"
 
 
 class EmbeddingModule(tf.Module):
-    """The model's test-time embedding with its preprocessing, for export."""
+    """The model's test-time embedding with its preprocessing, for export.
+
+    It holds the backbone and encoder only: no decoder, no optimizer state.
+    """
 
     def __init__(self, model, resize_size, crop_size, metadata):
         super().__init__()
-        self.model = model
+        self.backbone = model.backbone
+        self.encoder = model.encoder
         self.resize_size = resize_size
         self.crop_size = crop_size
         self.metadata = tf.Variable(json.dumps(metadata, sort_keys=True), trainable=False,
@@ -43,7 +48,7 @@ class EmbeddingModule(tf.Module):
             image_bytes,
             fn_output_signature=tf.TensorSpec([self.crop_size, self.crop_size, 3], tf.float32),
         )
-        return {"embeddings": self.model.embed(images)}
+        return {"embeddings": invariant_embedding(self.backbone, self.encoder, images)}
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32,
                                                 name="images")])
@@ -52,7 +57,7 @@ class EmbeddingModule(tf.Module):
             self._preprocess, images,
             fn_output_signature=tf.TensorSpec([self.crop_size, self.crop_size, 3], tf.float32),
         )
-        return {"embeddings": self.model.embed(preprocessed)}
+        return {"embeddings": invariant_embedding(self.backbone, self.encoder, preprocessed)}
 
 
 def next_version(model_root):

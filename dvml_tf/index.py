@@ -129,11 +129,15 @@ def query_index(index_dir, query_paths, k):
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("export", "saved_models/dvml_digits", "An export, or its model folder.")
-flags.DEFINE_string("images", None, "build: the gallery folder.")
-flags.DEFINE_string("index", None, "The index folder.")
-flags.DEFINE_integer("k", 5, "query: neighbours per query image.")
-flags.DEFINE_integer("batch_size", 32, "build: images embedded per call.")
+
+
+def define_flags():
+    """The command line's flags; defined on use so that importing stays side-effect free."""
+    flags.DEFINE_string("export", "saved_models/dvml_digits", "An export, or its model folder.")
+    flags.DEFINE_string("images", None, "build: the gallery folder.")
+    flags.DEFINE_string("index", None, "The index folder.")
+    flags.DEFINE_integer("k", 5, "query: neighbours per query image.")
+    flags.DEFINE_integer("batch_size", 32, "build: images embedded per call.")
 
 
 def main(argv):
@@ -159,6 +163,11 @@ def main(argv):
         sys.exit(2)
 
 
-if __name__ == "__main__":
+def run():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    define_flags()
     app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+    run()

@@ -89,9 +89,13 @@ def predict_grpc(server, model_name, encoded_images, timeout=60):
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("server", "http://localhost:8501", "REST URL, or host:port with --grpc.")
-flags.DEFINE_string("model_name", "dvml_digits", "The model's name on the server.")
-flags.DEFINE_boolean("grpc", False, "Use gRPC (tensorflow-serving-api) instead of REST.")
+
+
+def define_flags():
+    """The command line's flags; defined on use so that importing stays side-effect free."""
+    flags.DEFINE_string("server", "http://localhost:8501", "REST URL, or host:port with --grpc.")
+    flags.DEFINE_string("model_name", "dvml_digits", "The model's name on the server.")
+    flags.DEFINE_boolean("grpc", False, "Use gRPC (tensorflow-serving-api) instead of REST.")
 
 
 def main(argv):
@@ -108,5 +112,10 @@ def main(argv):
         print(json.dumps({"image": path, "embedding": [round(float(v), 6) for v in embedding]}))
 
 
-if __name__ == "__main__":
+def run():
+    define_flags()
     app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+    run()

@@ -106,6 +106,11 @@ def test_signatures_agree_and_metadata_is_readable(run_dir, gallery):
     assert metadata["training_flags"]["metric_loss"] == "triplet_semihard"
     on_disk = json.load(open(os.path.join(_export(base), "assets.extra", "dvml_config.json")))
     assert on_disk == metadata
+    # Serving needs the backbone and encoder only: no decoder, no optimizer slots.
+    saved = [name for name, _ in tf.train.list_variables(
+        os.path.join(_export(base), "variables", "variables"))]
+    assert not any("decoder" in name or "optimizer" in name for name in saved)
+    assert any(name.startswith("encoder/") for name in saved)
 
 
 @pytest.mark.parametrize("payload", [b"not an image at all", b""])
@@ -215,3 +220,37 @@ def test_rest_client_round_trip(run_dir, gallery):
             serving_client.predict_rest(url, "dvml_digits", [b"garbage"])
     finally:
         server.shutdown()
+
+
+def test_grpc_client_round_trip(run_dir, gallery):
+    grpc = pytest.importorskip("grpc")
+    apis = pytest.importorskip("tensorflow_serving.apis.prediction_service_pb2_grpc")
+    from concurrent import futures
+
+    from tensorflow_serving.apis import predict_pb2
+
+    base, _ = run_dir
+    serve = tf.saved_model.load(_export(base)).signatures["serving_default"]
+
+    class Servicer(apis.PredictionServiceServicer):
+        """TF Serving's Predict over the real SavedModel (loopback only)."""
+
+        def Predict(self, request, context):
+            assert request.model_spec.signature_name == "serving_default"
+            encoded = tf.make_ndarray(request.inputs["image_bytes"])
+            out = serve(image_bytes=tf.constant(list(encoded)))["embeddings"].numpy()
+            response = predict_pb2.PredictResponse()
+            response.outputs["embeddings"].CopyFrom(tf.make_tensor_proto(out))
+            return response
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    apis.add_PredictionServiceServicer_to_server(Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        encoded = serving_client.read_images(gallery[1][:3])
+        embeddings = serving_client.predict_grpc(f"127.0.0.1:{port}", "dvml_digits", encoded)
+        direct = serve(image_bytes=tf.constant(encoded))["embeddings"].numpy()
+        np.testing.assert_allclose(embeddings, direct, atol=1e-6)
+    finally:
+        server.stop(None)

@@ -36,6 +36,12 @@ class DVMLSettings:
         return self.phase1_lambdas if step < self.phase1_steps else self.phase2_lambdas
 
 
+def invariant_embedding(backbone, encoder, images):
+    """The test-time embedding: L2-normalised z_I."""
+    z_invariant, _, _ = encoder(backbone(images, training=False))
+    return tf.math.l2_normalize(z_invariant, axis=-1)
+
+
 class DVMLModel(keras.Model):
     """Calls to z_I; trains with DVML's losses through a custom train_step."""
 
@@ -59,7 +65,7 @@ class DVMLModel(keras.Model):
 
     def embed(self, images):
         """The test-time embedding: L2-normalised z_I."""
-        return tf.math.l2_normalize(self(images, training=False), axis=-1)
+        return invariant_embedding(self.backbone, self.encoder, images)
 
     def lambdas(self, step):
         if not self.settings.dvml:
