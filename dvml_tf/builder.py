@@ -16,9 +16,16 @@ def image_sizes(config, training=True):
     return ImageSizes(config.resize_size, config.image_size, config.random_flip and training)
 
 
-def build_model(config):
-    """A compiled DVMLModel with its optimizer variables created (ready to restore)."""
+def build_model(config, strategy=None):
+    """A compiled DVMLModel, built under `strategy`, optimizer variables created."""
     keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision != "none":
+        keras.mixed_precision.set_global_policy(config.mixed_precision)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        return _build_model(config)
+
+
+def _build_model(config):
     backbone = build_backbone(config.backbone, config.image_size, config.backbone_weights)
     metric_loss = make_metric_loss(config.metric_loss, config.margin, config.images_per_class,
                                    config.npairs_l2_reg)
@@ -28,16 +35,20 @@ def build_model(config):
         phase1_steps=config.phase1_steps,
         phase1_lambdas=tuple(config.phase1_lambdas),
         phase2_lambdas=tuple(config.phase2_lambdas),
+        seed=config.seed,
     )
     model = build_dvml_model(backbone, config.embedding_dim, metric_loss, settings,
                              config.decoder_hidden)
     optimizer = keras.optimizers.Adam(config.learning_rate)
+    if config.mixed_precision == "mixed_float16":
+        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
     optimizer.build(model.trainable_variables)
-    model.compile(optimizer=optimizer, jit_compile=False)
+    model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
     return model
 
 
 def checkpoint_manager(model, model_dir, keep=5):
+    """Checkpoints in <model_dir>/checkpoints; written atomically, the newest `keep` kept."""
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     return tf.train.CheckpointManager(
         checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR), max_to_keep=keep

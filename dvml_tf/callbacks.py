@@ -4,6 +4,8 @@ import logging
 import tensorflow as tf
 from tensorflow import keras
 
+from dvml_tf.errors import UserError
+
 
 def current_step(model):
     return int(model.optimizer.iterations.numpy())
@@ -19,6 +21,26 @@ class StopAtStep(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if current_step(self.model) >= self.last_step:
             self.model.stop_training = True
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Ends training with a UserError after `limit` consecutive skipped (non-finite) steps.
+
+    Skipped steps leave the weights untouched, and no checkpoint is written on the way
+    out, so the last checkpoint stays the last good one.
+    """
+
+    def __init__(self, limit, manager):
+        super().__init__()
+        self.limit = limit
+        self.manager = manager
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.consecutive_skipped.numpy()) >= self.limit:
+            raise UserError(
+                f"training stopped: {self.limit} consecutive steps had a non-finite loss or "
+                f"gradient (raise --max_consecutive_skipped to allow more); last good "
+                f"checkpoint: {self.manager.latest_checkpoint or 'none'}")
 
 
 class TrainingSummaries(keras.callbacks.Callback):
@@ -39,6 +61,7 @@ class TrainingSummaries(keras.callbacks.Callback):
         with self.writer.as_default(step=step):
             for name, value in (logs or {}).items():
                 tf.summary.scalar(f"losses/{name}", value)
+            tf.summary.scalar("skipped_steps", self.model.skipped_steps)
             for index, value in enumerate(lambdas, start=1):
                 tf.summary.scalar(f"lambdas/lambda{index}", value)
             tf.summary.scalar("learning_rate", self.model.optimizer.learning_rate)

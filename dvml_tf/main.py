@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, logging  # noqa: E402
 
-from dvml_tf import builder, options, training  # noqa: E402
+from dvml_tf import builder, distribution, options, training  # noqa: E402
 from dvml_tf.callbacks import current_step  # noqa: E402
 from dvml_tf.cli import parse_flags
 from dvml_tf.data.datasets import load_splits  # noqa: E402
@@ -19,20 +19,36 @@ from dvml_tf.errors import UserError  # noqa: E402
 from dvml_tf.export import export_model  # noqa: E402
 
 
+def _set_up_tensorflow(config):
+    """Device and determinism settings, before TensorFlow initialises its devices."""
+    import tensorflow as tf
+
+    if config.cpu_devices > 1:
+        distribution.split_cpu(config.cpu_devices)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return distribution.make_strategy(config.strategy, config.tpu)
+
+
 def run_modes(config):
     """Runs what --mode asks for; returns the metrics when it evaluated."""
+    chief = distribution.is_chief()
     if config.mode in ("train_and_eval", "train"):
-        options.save_run_config(config)
+        if chief:
+            options.save_run_config(config)
     else:
         config = options.with_trained_architecture(config)
+    strategy = _set_up_tensorflow(config)
     train_split, test_split = load_splits(config.dataset, config.data_dir)
-    model = builder.build_model(config)
+    model = builder.build_model(config, strategy)
 
     def evaluate_at(step):
         return training.evaluate(config, model, test_split, step)
 
     if config.mode in ("train_and_eval", "train"):
-        training.train(config, model, train_split, evaluate_at)
+        training.train(config, model, train_split, evaluate_at, strategy)
+        if not chief:
+            return None
     else:
         manager = builder.checkpoint_manager(model, config.model_dir)
         if not builder.restore_latest(manager):

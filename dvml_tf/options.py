@@ -10,6 +10,7 @@ import os
 
 from absl import flags
 
+from dvml_tf.distribution import STRATEGIES
 from dvml_tf.errors import UserError
 from dvml_tf.losses import METRIC_LOSSES
 from dvml_tf.models.backbones import BACKBONES
@@ -51,10 +52,23 @@ flags.DEFINE_integer("eval_every", 0, "Evaluate every N steps during training (0
 flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps.")
 flags.DEFINE_integer("keep_checkpoints", 5, "How many recent checkpoints to keep.")
 flags.DEFINE_integer("summary_every", 50, "Write TensorBoard training scalars every N steps.")
+flags.DEFINE_integer("max_consecutive_skipped", 20,
+                     "Stop after this many consecutive steps with a non-finite loss or gradient.")
 flags.DEFINE_integer("kmeans_seed", 0, "Seed of the k-means behind NMI and F1.")
 flags.DEFINE_string("export_dir", "saved_models", "Export root (TF Serving layout).")
 flags.DEFINE_string("model_name", None, "Name under --export_dir; default dvml_<dataset>.")
-flags.DEFINE_integer("seed", 0, "Seed of initialisation, batches and augmentation.")
+flags.DEFINE_integer("seed", 0, "Seed of initialisation, batches, augmentation and sampling.")
+flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
+flags.DEFINE_integer("cpu_devices", 1,
+                     "Split the CPU into this many logical devices (mirrored training on a "
+                     "CPU-only machine).")
+flags.DEFINE_enum("mixed_precision", "none", ("none", "mixed_float16", "mixed_bfloat16"),
+                  "Keras mixed-precision policy; losses stay in float32.")
+flags.DEFINE_boolean("jit_compile", False, "XLA-compile the train step.")
+flags.DEFINE_boolean("deterministic", False,
+                     "Deterministic TensorFlow ops: a resumed run then matches an "
+                     "uninterrupted one exactly.")
 
 # Values for flags the user did not set, per dataset.
 DATASET_DEFAULTS = {
@@ -100,10 +114,17 @@ class RunConfig:
     checkpoint_every: int
     keep_checkpoints: int
     summary_every: int
+    max_consecutive_skipped: int
     kmeans_seed: int
     export_dir: str
     model_name: str
     seed: int
+    strategy: str
+    tpu: str
+    cpu_devices: int
+    mixed_precision: str
+    jit_compile: bool
+    deterministic: bool
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -133,7 +154,8 @@ def config_from_flags(flag_values=FLAGS):
             values[name] = default
     _positive(values, "train_steps", "embedding_dim", "decoder_hidden", "num_samples",
               "learning_rate", "image_size", "resize_size", "eval_batch_size",
-              "checkpoint_every", "keep_checkpoints", "summary_every")
+              "checkpoint_every", "keep_checkpoints", "summary_every", "max_consecutive_skipped",
+              "cpu_devices")
     if values["classes_per_batch"] < 2:
         raise UserError(f"--classes_per_batch={values['classes_per_batch']}: P x K batches "
                         "need at least 2 classes")

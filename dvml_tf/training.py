@@ -4,10 +4,11 @@ import logging
 import math
 import os
 import sys
+import tempfile
 
 import tensorflow as tf
 
-from dvml_tf import builder, callbacks, embeddings, evaluation
+from dvml_tf import builder, callbacks, distribution, embeddings, evaluation
 from dvml_tf.data import pipeline, sampling
 from dvml_tf.errors import UserError
 
@@ -30,10 +31,34 @@ def check_batches_possible(config, train_split):
     return table
 
 
-def train(config, model, train_split, evaluate_fn=None):
-    """Trains `model` until its optimizer has taken config.train_steps steps."""
+def _train_dataset(config, split, table, strategy, start):
+    sizes = builder.image_sizes(config)
+    args = (split, table, sizes, config.classes_per_batch, config.images_per_class, config.seed)
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return pipeline.train_dataset(*args, start_batch=start)
+    if config.classes_per_batch % replicas:
+        raise UserError(f"--classes_per_batch={config.classes_per_batch} must divide evenly "
+                        f"among the {replicas} replicas")
+
+    def dataset_fn(context):
+        shard = (context.num_input_pipelines, context.input_pipeline_id)
+        return pipeline.train_dataset(*args, start_batch=start, num_chunks=replicas, shard=shard)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def train(config, model, train_split, evaluate_fn=None, strategy=None):
+    """Trains `model` until its optimizer has taken config.train_steps steps.
+
+    Only the chief writes to --model_dir; other workers checkpoint to a scratch folder
+    (saving is collective under multi-worker training).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
     table = check_batches_possible(config, train_split)
-    manager = builder.checkpoint_manager(model, config.model_dir, config.keep_checkpoints)
+    chief = distribution.is_chief()
+    checkpoint_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="dvml_worker_")
+    manager = builder.checkpoint_manager(model, checkpoint_dir, config.keep_checkpoints)
     restored = builder.restore_latest(manager)
     start = callbacks.current_step(model)
     if restored:
@@ -41,22 +66,23 @@ def train(config, model, train_split, evaluate_fn=None):
     if start >= config.train_steps:
         logging.info("already trained for %d steps", start)
         return
-    dataset = pipeline.train_dataset(
-        train_split, table, builder.image_sizes(config), config.classes_per_batch,
-        config.images_per_class, config.seed, start_batch=start,
-    )
+    dataset = _train_dataset(config, train_split, table, strategy, start)
+    logging.info("training on %d replica(s) with --strategy=%s", strategy.num_replicas_in_sync,
+                 config.strategy)
     loop = math.gcd(config.checkpoint_every, config.eval_every or config.checkpoint_every)
     loop = min(loop, config.train_steps)
-    writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs", "train"))
-    probe = next(iter(pipeline.eval_dataset(train_split, builder.image_sizes(config, False),
-                                            PROBE_BATCH)))[0]
     fit_callbacks = [
+        callbacks.StopOnNonFinite(config.max_consecutive_skipped, manager),
         callbacks.StopAtStep(config.train_steps),
-        callbacks.TrainingSummaries(writer, config.summary_every, probe),
         callbacks.SaveCheckpoints(manager, config.checkpoint_every),
     ]
-    if evaluate_fn and config.eval_every:
-        fit_callbacks.append(callbacks.PeriodicEvaluation(evaluate_fn, config.eval_every))
+    if chief:
+        writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs", "train"))
+        probe = next(iter(pipeline.eval_dataset(train_split, builder.image_sizes(config, False),
+                                                PROBE_BATCH)))[0]
+        fit_callbacks.append(callbacks.TrainingSummaries(writer, config.summary_every, probe))
+        if evaluate_fn and config.eval_every:
+            fit_callbacks.append(callbacks.PeriodicEvaluation(evaluate_fn, config.eval_every))
     model.fit(
         dataset,
         epochs=math.ceil(config.train_steps / loop),

@@ -87,7 +87,7 @@ def test_tensorboard_server_lists_the_losses(trained_run):
     for name in ("loss", "kl_loss", "reconstruction_loss", "synthesized_metric_loss",
                  "metric_loss"):
         assert f"losses/{name}" in tags["train"]
-    for tag in ("lambdas/lambda1", "lambdas/lambda4", "learning_rate"):
+    for tag in ("lambdas/lambda1", "lambdas/lambda4", "learning_rate", "skipped_steps"):
         assert tag in tags["train"]
     assert {"eval/recall@1", "eval/nmi", "eval/f1", "eval/map@r"} <= set(tags["eval"])
     assert "sigma" in histograms["train"]

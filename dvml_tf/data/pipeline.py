@@ -15,23 +15,31 @@ class ImageSizes:
     flip: bool = True
 
 
-def train_dataset(split, table, sizes, classes_per_batch, images_per_class, seed, start_batch=0):
+def train_dataset(split, table, sizes, classes_per_batch, images_per_class, seed, start_batch=0,
+                  num_chunks=1, shard=(1, 0)):
     """Infinite dataset of (images [P*K, S, S, 3] float32 in [0, 255], labels [P*K] int32).
 
     Batch numbers start at `start_batch`, so a resumed run continues the same stream.
+    For distributed training each global batch is cut into `num_chunks` chunks of whole
+    classes (one per replica, in replica order), and an input pipeline keeps the chunks
+    `shard` = (number of pipelines, its index) selects; images are only loaded for those.
     """
     load = split.image_loader()
     labels = tf.constant(split.labels, tf.int32)
-    batch_size = classes_per_batch * images_per_class
+    global_batch = classes_per_batch * images_per_class
+    chunk = global_batch // num_chunks
 
-    def indices_of(batch_number):
+    def chunks_of(batch_number):
         indices = sampling.pk_batch_indices(
             table, classes_per_batch, images_per_class, seed, batch_number
         )
         image_seeds = tf.random.experimental.stateless_split(
-            tf.stack([tf.constant(seed, tf.int64) + 1, batch_number]), batch_size
+            tf.stack([tf.constant(seed, tf.int64) + 1, batch_number]), global_batch
         )
-        return tf.data.Dataset.from_tensor_slices((indices, image_seeds))
+        return tf.data.Dataset.from_tensor_slices((
+            tf.reshape(indices, [num_chunks, chunk]),
+            tf.reshape(image_seeds, [num_chunks, chunk, 2]),
+        ))
 
     def load_example(index, image_seed):
         image = preprocessing.train_preprocess(
@@ -39,12 +47,17 @@ def train_dataset(split, table, sizes, classes_per_batch, images_per_class, seed
         )
         return image, tf.gather(labels, index)
 
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return (
         tf.data.Dataset.counter(start=start_batch, dtype=tf.int64)
-        .flat_map(indices_of)
+        .flat_map(chunks_of)
+        .shard(*shard)
+        .unbatch()
         .map(load_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .batch(batch_size, drop_remainder=True)
+        .batch(chunk, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
     )
 
 

@@ -3,6 +3,11 @@
 Total loss L = l1*KL + l2*reconstruction + l3*Lm(synthesized) + l4*Lm(z_I), with the
 two-phase lambda schedule of DVML.md. With `dvml=False` only l4*Lm(z_I) is trained
 (the paper's baselines) on the identical network.
+
+Under a tf.distribute strategy the metric losses mine over the global batch (embeddings
+gathered from every replica) and each replica's loss is divided by the number of
+replicas, so gradients summed across replicas equal those of one replica on the whole
+batch. A step whose loss or gradients are not finite is skipped and counted.
 """
 import dataclasses
 from typing import Tuple
@@ -11,6 +16,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from dvml_tf import losses
+from dvml_tf.models.guarded_update import apply_if_finite
 from dvml_tf.models.heads import build_decoder, build_encoder
 
 LOSS_NAMES = ("kl_loss", "reconstruction_loss", "synthesized_metric_loss", "metric_loss")
@@ -28,6 +34,7 @@ class DVMLSettings:
     phase1_steps: int = 0
     phase1_lambdas: Tuple[float, ...] = PHASE1_LAMBDAS
     phase2_lambdas: Tuple[float, ...] = PHASE2_LAMBDAS
+    seed: int = 0
 
     def lambdas_at(self, step):
         """(l1, l2, l3, l4) at a Python step; the same rule as the graph's."""
@@ -42,6 +49,33 @@ def invariant_embedding(backbone, encoder, images):
     return tf.math.l2_normalize(z_invariant, axis=-1)
 
 
+def _replicas():
+    """(number of replicas in sync, this replica's id)."""
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return 1, 0
+    return context.num_replicas_in_sync, context.replica_id_in_sync_group
+
+
+def _gather(tensor):
+    """The global batch: every replica's rows, in replica order.
+
+    Built from an all-reduce of zero-padded blocks: ReplicaContext.all_gather fails
+    under MultiWorkerMirroredStrategy inside Keras's train function (TF 2.15), and the
+    all-reduce's gradient gives each replica the sum of every replica's gradient for
+    its own rows. Replicas hold equal batches; labels go through float32 exactly.
+    """
+    replicas, replica = _replicas()
+    if replicas == 1:
+        return tensor
+    rows = tf.shape(tensor)[0]
+    padding = [[replica * rows, (replicas - 1 - replica) * rows]] + [[0, 0]] * (
+        len(tensor.shape) - 1)
+    block = tf.pad(tf.cast(tensor, tf.float32), padding)
+    context = tf.distribute.get_replica_context()
+    return tf.cast(context.all_reduce(tf.distribute.ReduceOp.SUM, block), tensor.dtype)
+
+
 class DVMLModel(keras.Model):
     """Calls to z_I; trains with DVML's losses through a custom train_step."""
 
@@ -53,6 +87,10 @@ class DVMLModel(keras.Model):
         self.metric_loss = metric_loss
         self.settings = settings
         self.trackers = {name: keras.metrics.Mean(name) for name in ("loss",) + LOSS_NAMES}
+        counter = dict(trainable=False, dtype=tf.int64,
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.skipped_steps = tf.Variable(0, name="skipped_steps", **counter)
+        self.consecutive_skipped = tf.Variable(0, name="consecutive_skipped", **counter)
 
     @property
     def metrics(self):
@@ -75,25 +113,38 @@ class DVMLModel(keras.Model):
         return tf.where(phase1, phase1_lambdas, tf.constant(self.settings.phase2_lambdas))
 
     def compute_losses(self, images, labels, step, training=True):
-        """Dict of the four loss terms and the weighted total at training step `step`."""
-        features = self.backbone(images, training=training)
+        """Dict of the four loss terms and the weighted total at training step `step`.
+
+        Metric losses see the global batch; KL and reconstruction are this replica's means.
+        """
+        features = tf.cast(self.backbone(images, training=training), tf.float32)
         z_invariant, mu, log_var = self.encoder(features)
-        metric = self.metric_loss.fn(z_invariant, labels)
+        global_labels = _gather(labels)
+        metric = self.metric_loss.fn(_gather(z_invariant), global_labels)
         lambdas = self.lambdas(step)
         if not self.settings.dvml:
             zero = tf.zeros([])
             terms = {"kl_loss": zero, "reconstruction_loss": zero,
                      "synthesized_metric_loss": zero, "metric_loss": metric}
         else:
-            terms = self._dvml_terms(features, z_invariant, mu, log_var, labels, step)
+            terms = self._dvml_terms(features, z_invariant, mu, log_var, global_labels, step)
             terms["metric_loss"] = metric
         total = tf.add_n([lambdas[i] * terms[name] for i, name in enumerate(LOSS_NAMES)])
         return {"loss": total, **terms}
 
-    def _dvml_terms(self, features, z_invariant, mu, log_var, labels, step):
+    def _noise(self, step, batch, dim):
+        """eps [T, batch, dim], stateless in (seed, step) and drawn for the global batch,
+        so resumed and multi-replica runs draw exactly what one uninterrupted replica does."""
+        replicas, replica = _replicas()
+        seed = tf.stack([tf.constant(self.settings.seed, tf.int64), tf.cast(step, tf.int64)])
+        noise = tf.random.stateless_normal([self.settings.num_samples, batch * replicas, dim],
+                                           seed=seed)
+        return noise[:, replica * batch:(replica + 1) * batch]
+
+    def _dvml_terms(self, features, z_invariant, mu, log_var, global_labels, step):
         batch = tf.shape(z_invariant)[0]
         dim = tf.shape(z_invariant)[1]
-        noise = tf.random.normal([self.settings.num_samples, batch, dim])
+        noise = self._noise(step, batch, dim)
         # Reparameterised: gradients reach mu and log_var through every sample.
         variance_samples = mu[tf.newaxis] + tf.exp(0.5 * log_var)[tf.newaxis] * noise
         synthesized = z_invariant[tf.newaxis] + variance_samples  # [T, B, D]
@@ -105,30 +156,59 @@ class DVMLModel(keras.Model):
         return {
             "kl_loss": losses.kl_divergence(mu, log_var),
             "reconstruction_loss": losses.reconstruction_loss(features, reconstructions),
-            "synthesized_metric_loss": self.metric_loss.fn(synthesized[0], labels),
+            "synthesized_metric_loss": self.metric_loss.fn(_gather(synthesized[0]),
+                                                           global_labels),
         }
 
     def train_step(self, data):
         images, labels = data
+        replicas, _ = _replicas()
+        # mixed_float16: a LossScaleOptimizer, which itself skips steps whose scaled
+        # gradients overflow and lowers its scale; the guard below watches the loss.
+        loss_scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             terms = self.compute_losses(images, labels, self.optimizer.iterations, training=True)
+            replica_loss = terms["loss"] / replicas
+            if loss_scaled:
+                replica_loss = self.optimizer.get_scaled_loss(replica_loss)
         variables = self.trainable_variables
-        gradients = tape.gradient(terms["loss"], variables)
+        gradients = tape.gradient(replica_loss, variables)
         # Baseline mode leaves mu, log_var and the decoder without gradients.
-        self.optimizer.apply_gradients(
-            (g, v) for g, v in zip(gradients, variables) if g is not None
-        )
-        return self._track(terms)
+        pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
+        if loss_scaled:
+            unscaled = self.optimizer.get_unscaled_gradients([g for g, _ in pairs])
+            pairs = list(zip(unscaled, [v for _, v in pairs]))
+        watched = [terms["loss"]] if loss_scaled else [terms["loss"]] + [g for g, _ in pairs]
+        finite = self._all_finite(watched)
+        if loss_scaled:
+            self.optimizer.apply_gradients(pairs)
+        else:
+            apply_if_finite(self.optimizer, pairs, finite)
+        self.skipped_steps.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
+        self.consecutive_skipped.assign(
+            tf.where(finite, tf.constant(0, tf.int64), self.consecutive_skipped + 1))
+        return self._track(terms, finite)
+
+    @staticmethod
+    def _all_finite(tensors):
+        """True when every tensor is finite on every replica (all replicas agree)."""
+        local = tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
+        replicas, _ = _replicas()
+        if replicas == 1:
+            return local
+        bad = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(local, tf.float32))
+        return tf.equal(bad, 0.0)
 
     def test_step(self, data):
         images, labels = data
-        return self._track(
-            self.compute_losses(images, labels, self.optimizer.iterations, training=False)
-        )
+        terms = self.compute_losses(images, labels, self.optimizer.iterations, training=False)
+        return self._track(terms, tf.constant(True))
 
-    def _track(self, terms):
+    def _track(self, terms, finite):
+        weight = tf.cast(finite, tf.float32)
         for name, value in terms.items():
-            self.trackers[name].update_state(value)
+            self.trackers[name].update_state(tf.where(finite, value, 0.0), sample_weight=weight)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
 

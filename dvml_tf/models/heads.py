@@ -1,20 +1,41 @@
 """DVML's encoder (z_I, mu, log sigma^2) and decoder (reconstructs backbone features)."""
+import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras import layers
+
+# log sigma^2 stays inside (-LOG_VAR_LIMIT, LOG_VAR_LIMIT): exp() cannot overflow.
+LOG_VAR_LIMIT = 10.0
+
+
+class SoftBound(layers.Layer):
+    """limit * tanh(x / limit): the identity near 0, smoothly bounded, never a dead gradient."""
+
+    def __init__(self, limit, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = limit
+
+    def call(self, inputs):
+        return self.limit * tf.tanh(inputs / self.limit)
+
+    def get_config(self):
+        return {**super().get_config(), "limit": self.limit}
 
 
 def build_encoder(feature_dim, embedding_dim):
     """features x -> [z_I, mu, log_var], three parallel linear Dense layers."""
-    features = keras.Input([feature_dim], name="features")
-    z_invariant = layers.Dense(embedding_dim, name="z_invariant")(features)
-    mu = layers.Dense(embedding_dim, name="mu")(features)
-    log_var = layers.Dense(embedding_dim, name="log_var")(features)
+    features = keras.Input([feature_dim], name="features", dtype="float32")
+    # float32 even under a mixed-precision policy: the losses are computed in float32.
+    z_invariant = layers.Dense(embedding_dim, name="z_invariant", dtype="float32")(features)
+    mu = layers.Dense(embedding_dim, name="mu", dtype="float32")(features)
+    log_var = layers.Dense(embedding_dim, name="log_var", dtype="float32")(features)
+    log_var = SoftBound(LOG_VAR_LIMIT, name="log_var_bound", dtype="float32")(log_var)
     return keras.Model(features, [z_invariant, mu, log_var], name="encoder")
 
 
 def build_decoder(embedding_dim, feature_dim, hidden_dim=512):
     """Synthesized sample z -> reconstructed features: Dense(tanh) then a linear Dense."""
     samples = keras.Input([embedding_dim], name="synthesized")
-    hidden = layers.Dense(hidden_dim, activation="tanh", name="decoder_hidden")(samples)
-    reconstruction = layers.Dense(feature_dim, name="decoder_output")(hidden)
+    hidden = layers.Dense(hidden_dim, activation="tanh", name="decoder_hidden",
+                          dtype="float32")(samples)
+    reconstruction = layers.Dense(feature_dim, name="decoder_output", dtype="float32")(hidden)
     return keras.Model(samples, reconstruction, name="decoder")
