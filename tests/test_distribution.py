@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@pytest.mark.parametrize("metric_loss", ["triplet_hard", "npairs"])
+@pytest.mark.parametrize("metric_loss", ["triplet_hard", "npairs", "margin_dws"])
 def test_two_replicas_equal_one_on_the_same_global_batch(metric_loss):
     result = subprocess.run([sys.executable, os.path.join(HERE, "replica_equivalence.py"),
                              ROOT, metric_loss], capture_output=True, text=True, timeout=300)

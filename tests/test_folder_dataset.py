@@ -23,12 +23,15 @@ def test_sorted_classes_split_in_half_skipping_bad_files(tmp_path, caplog):
     _write_classes(tmp_path, [3, 2, 4, 2, 5])
     (tmp_path / "class_01" / "notes.txt").write_text("not an image")
     (tmp_path / "class_03" / "broken.jpg").write_bytes(b"\x00\x01garbage")
+    png = (tmp_path / "class_04" / "0.png").read_bytes()
+    (tmp_path / "class_04" / "truncated.png").write_bytes(png[: len(png) // 2])
     (tmp_path / "zz_empty").mkdir()
     train, test = load_folder_splits(str(tmp_path))
     assert len(train) == 3 + 2 + 4 and len(test) == 2 + 5
     assert set(train.labels) == {0, 1, 2} and set(test.labels) == {3, 4}
-    assert not any(p.endswith(("notes.txt", "broken.jpg")) for p in train.images)
-    assert "skipped 2 files" in caplog.text and "zz_empty" in caplog.text
+    assert not any(p.endswith(("notes.txt", "broken.jpg", "truncated.png"))
+                   for p in np.concatenate([train.images, test.images]))
+    assert "skipped 3 files" in caplog.text and "zz_empty" in caplog.text
 
 
 def test_too_few_classes_is_a_user_error(tmp_path):

@@ -85,6 +85,8 @@ class DVMLModel(keras.Model):
         self.encoder = encoder
         self.decoder = decoder
         self.metric_loss = metric_loss
+        # The metric loss's own trainable variables (margin_dws's beta), tracked here.
+        self.metric_loss_variables = list(metric_loss.variables)
         self.settings = settings
         self.trackers = {name: keras.metrics.Mean(name) for name in ("loss",) + LOSS_NAMES}
         counter = dict(trainable=False, dtype=tf.int64,
@@ -120,7 +122,8 @@ class DVMLModel(keras.Model):
         features = tf.cast(self.backbone(images, training=training), tf.float32)
         z_invariant, mu, log_var = self.encoder(features)
         global_labels = _gather(labels)
-        metric = self.metric_loss.fn(_gather(z_invariant), global_labels)
+        metric = self.metric_loss.fn(_gather(z_invariant), global_labels,
+                                     self._seed(step, "metric_loss"))
         lambdas = self.lambdas(step)
         if not self.settings.dvml:
             zero = tf.zeros([])
@@ -132,13 +135,21 @@ class DVMLModel(keras.Model):
         total = tf.add_n([lambdas[i] * terms[name] for i, name in enumerate(LOSS_NAMES)])
         return {"loss": total, **terms}
 
+    # Purposes of the random draws of one step, each with its own stateless seed.
+    SEED_PURPOSES = ("noise", "metric_loss", "synthesized_metric_loss")
+
+    def _seed(self, step, purpose):
+        """A stateless seed from (--seed, step, purpose): resumed and multi-replica runs
+        draw exactly what one uninterrupted replica draws."""
+        base = tf.stack([tf.constant(self.settings.seed, tf.int64), tf.cast(step, tf.int64)])
+        return tf.random.experimental.stateless_fold_in(base,
+                                                        self.SEED_PURPOSES.index(purpose))
+
     def _noise(self, step, batch, dim):
-        """eps [T, batch, dim], stateless in (seed, step) and drawn for the global batch,
-        so resumed and multi-replica runs draw exactly what one uninterrupted replica does."""
+        """eps [T, batch, dim], drawn for the global batch; this replica's rows."""
         replicas, replica = _replicas()
-        seed = tf.stack([tf.constant(self.settings.seed, tf.int64), tf.cast(step, tf.int64)])
         noise = tf.random.stateless_normal([self.settings.num_samples, batch * replicas, dim],
-                                           seed=seed)
+                                           seed=self._seed(step, "noise"))
         return noise[:, replica * batch:(replica + 1) * batch]
 
     def _dvml_terms(self, features, z_invariant, mu, log_var, global_labels, step):
@@ -156,8 +167,9 @@ class DVMLModel(keras.Model):
         return {
             "kl_loss": losses.kl_divergence(mu, log_var),
             "reconstruction_loss": losses.reconstruction_loss(features, reconstructions),
-            "synthesized_metric_loss": self.metric_loss.fn(_gather(synthesized[0]),
-                                                           global_labels),
+            "synthesized_metric_loss": self.metric_loss.fn(
+                _gather(synthesized[0]), global_labels,
+                self._seed(step, "synthesized_metric_loss")),
         }
 
     def train_step(self, data):

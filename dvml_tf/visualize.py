@@ -1,0 +1,192 @@
+"""`python -m dvml_tf.visualize --model_dir=RUN`: figures of what a trained model learned.
+
+Writes into <model_dir>/figures/ and TensorBoard (<model_dir>/logs/visualize):
+- tsne.png: Barnes-Hut t-SNE of the test embeddings (L2-normalised z_I), coloured by
+  class, with image thumbnails (the paper's Fig. 4);
+- central_latent_space.png: t-SNE of each embedding minus its class centre (the paper's
+  Fig. 1): if the intra-class variation is shared across classes, colours mix;
+- a TensorBoard projector config with the embeddings, a sprite of thumbnails and labels.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+from absl import app, flags, logging
+
+from dvml_tf.cli import parse_flags
+from dvml_tf.errors import UserError
+
+THUMBNAIL = 32
+
+
+def stratified_sample(labels, max_images, seed=0):
+    """Indices of at most `max_images` items, as evenly spread over classes as possible."""
+    if len(labels) <= max_images:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    # Round-robin over classes in random order until the budget is met.
+    rank = np.empty(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        members = order[labels[order] == label]
+        rank[members] = np.arange(len(members))
+    chosen = np.lexsort((order.argsort(), rank))[:max_images]
+    return np.sort(chosen)
+
+
+def central_latent_space(embeddings, labels):
+    """Each embedding minus the mean embedding of its class."""
+    centred = embeddings.copy()
+    for label in np.unique(labels):
+        members = labels == label
+        centred[members] -= embeddings[members].mean(axis=0)
+    return centred
+
+
+def tsne(points, seed=0):
+    from sklearn.manifold import TSNE
+
+    perplexity = min(30.0, max(5.0, (len(points) - 1) / 3.0))
+    return TSNE(2, perplexity=perplexity, init="pca", method="barnes_hut",
+                random_state=seed).fit_transform(points)
+
+
+def plot(coordinates, labels, thumbnails, title, path, max_thumbnails=120):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    figure, axes = plt.subplots(figsize=(10, 10), dpi=100)
+    classes = np.unique(labels)
+    colours = plt.cm.tab20(np.searchsorted(classes, labels) % 20)
+    axes.scatter(coordinates[:, 0], coordinates[:, 1], c=colours, s=8)
+    if thumbnails is not None:
+        shown = np.random.default_rng(0).permutation(len(labels))[:max_thumbnails]
+        for index in shown:
+            box = AnnotationBbox(OffsetImage(thumbnails[index], zoom=0.8), coordinates[index],
+                                 frameon=True, bboxprops=dict(edgecolor=colours[index], lw=2))
+            axes.add_artist(box)
+    axes.set_title(f"{title} ({len(labels)} images, {len(classes)} classes)")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def thumbnails_of(split, indices, config):
+    """uint8 thumbnails [N, T, T, 3] of the evaluation crops."""
+    import tensorflow as tf
+
+    from dvml_tf.data.preprocessing import eval_preprocess
+
+    load = split.image_loader()
+    crops = [eval_preprocess(load(int(i)), config.resize_size, config.image_size)
+             for i in indices]
+    small = tf.image.resize(tf.stack(crops), [THUMBNAIL, THUMBNAIL], antialias=True)
+    return np.clip(small.numpy(), 0, 255).astype(np.uint8)
+
+
+def write_projector(log_dir, embeddings, labels, thumbnails):
+    """Embeddings, labels (metadata.tsv) and a thumbnail sprite for TensorBoard's projector."""
+    import tensorflow as tf
+    from PIL import Image
+    from tensorboard.plugins import projector
+
+    os.makedirs(log_dir, exist_ok=True)
+    with open(os.path.join(log_dir, "metadata.tsv"), "w") as f:
+        f.writelines(f"{label}\n" for label in labels)
+    side = int(np.ceil(np.sqrt(len(thumbnails))))
+    sprite = np.zeros((side * THUMBNAIL, side * THUMBNAIL, 3), np.uint8)
+    for index, image in enumerate(thumbnails):
+        row, col = divmod(index, side)
+        sprite[row * THUMBNAIL:(row + 1) * THUMBNAIL, col * THUMBNAIL:(col + 1) * THUMBNAIL] = image
+    Image.fromarray(sprite).save(os.path.join(log_dir, "sprite.png"))
+    variable = tf.Variable(embeddings, name="embeddings")
+    tf.train.Checkpoint(embedding=variable).save(os.path.join(log_dir, "embedding.ckpt"))
+    config = projector.ProjectorConfig()
+    embedding = config.embeddings.add()
+    embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
+    embedding.metadata_path = "metadata.tsv"
+    embedding.sprite.image_path = "sprite.png"
+    embedding.sprite.single_image_dim.extend([THUMBNAIL, THUMBNAIL])
+    projector.visualize_embeddings(log_dir, config)
+
+
+def visualize(model_dir, data_dir=None, max_images=1500):
+    """Writes the figures and the projector files; returns the figure paths."""
+    import tensorflow as tf
+
+    from dvml_tf import builder, options
+    from dvml_tf.data.datasets import load_splits
+    from dvml_tf.embeddings import compute_embeddings
+
+    path = os.path.join(model_dir, options.RUN_CONFIG_FILE)
+    if not os.path.exists(path):
+        raise UserError(f"--model_dir={model_dir}: no trained run ({options.RUN_CONFIG_FILE} "
+                        "is missing)")
+    with open(path) as f:
+        config = options.RunConfig(**json.load(f))
+    _, test = load_splits(config.dataset, data_dir or config.data_dir)
+    model = builder.build_model(config)
+    if not builder.restore_latest(builder.checkpoint_manager(model, model_dir)):
+        raise UserError(f"--model_dir={model_dir}: no checkpoint")
+    chosen = stratified_sample(test.labels, max_images, config.seed)
+    subset = type(test)(test.images[chosen], test.labels[chosen], test.kind)
+    embeddings, labels = compute_embeddings(model, subset, builder.image_sizes(config, False),
+                                            config.eval_batch_size)
+    thumbnails = thumbnails_of(subset, range(len(subset)), config)
+    figures = os.path.join(model_dir, "figures")
+    os.makedirs(figures, exist_ok=True)
+    paths = {
+        "tsne": os.path.join(figures, "tsne.png"),
+        "central_latent_space": os.path.join(figures, "central_latent_space.png"),
+    }
+    logging.info("t-SNE of %d test embeddings", len(labels))
+    plot(tsne(embeddings), labels, thumbnails, "t-SNE of test embeddings", paths["tsne"])
+    plot(tsne(central_latent_space(embeddings, labels)), labels, None,
+         "Central latent space (embedding minus class centre)", paths["central_latent_space"])
+    log_dir = os.path.join(model_dir, "logs", "visualize")
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default(step=0):
+        for name, figure in paths.items():
+            image = tf.io.decode_png(tf.io.read_file(figure), channels=3)[tf.newaxis]
+            tf.summary.image(name, image)
+    writer.flush()
+    write_projector(log_dir, embeddings, labels, thumbnails)
+    return paths
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The command line's flags; defined on use so that importing stays side-effect free."""
+    flags.DEFINE_string("model_dir", None, "A trained run.")
+    flags.DEFINE_string("data_dir", None, "Override the run's --data_dir.")
+    flags.DEFINE_integer("max_images", 1500, "Test images to embed (spread over classes).")
+
+
+def main(argv):
+    del argv
+    try:
+        if not FLAGS.model_dir:
+            raise UserError("--model_dir is required")
+        for name, path in visualize(FLAGS.model_dir, FLAGS.data_dir, FLAGS.max_images).items():
+            print(f"{name}: {path}")
+    except UserError as error:
+        sys.stderr.write(f"error: {error}\n")
+        sys.exit(2)
+
+
+def run():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    define_flags()
+    app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+    run()
