@@ -5,6 +5,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from dvml_tf.data.pipeline import ImageSizes
+from dvml_tf.errors import UserError
 from dvml_tf.losses import make_metric_loss
 from dvml_tf.models.backbones import build_backbone
 from dvml_tf.models.dvml import DVMLSettings, build_dvml_model
@@ -59,5 +60,9 @@ def restore_latest(manager):
     """Restores the newest checkpoint, if any; returns its path or None."""
     path = manager.latest_checkpoint
     if path:
-        manager.checkpoint.restore(path).assert_existing_objects_matched()
+        try:
+            manager.checkpoint.restore(path).assert_existing_objects_matched()
+        except AssertionError as error:
+            raise UserError(f"{path} does not match this model (trained with other settings "
+                            f"or an older dvml_tf): {str(error).splitlines()[0][:200]}") from None
     return path

@@ -195,12 +195,22 @@ def save_run_config(config):
     os.replace(path + ".tmp", path)
 
 
-def with_trained_architecture(config):
-    """The config with the network settings of the run saved in config.model_dir."""
-    path = os.path.join(config.model_dir, RUN_CONFIG_FILE)
+def load_run_config(model_dir, flag_values=FLAGS):
+    """The RunConfig saved by a training run; settings it predates take their defaults."""
+    path = os.path.join(model_dir, RUN_CONFIG_FILE)
     if not os.path.exists(path):
-        raise UserError(f"--model_dir={config.model_dir}: no trained run found ({RUN_CONFIG_FILE} "
+        raise UserError(f"--model_dir={model_dir}: no trained run found ({RUN_CONFIG_FILE} "
                         "is missing); train first")
     with open(path) as f:
-        trained = json.load(f)
-    return dataclasses.replace(config, **{key: trained[key] for key in ARCHITECTURE_KEYS})
+        saved = json.load(f)
+    fields = RunConfig.__dataclass_fields__
+    values = {name: flag_values[name].default for name in fields}
+    values.update({name: value for name, value in saved.items() if name in fields})
+    return RunConfig(**values)
+
+
+def with_trained_architecture(config):
+    """The config with the network settings of the run saved in config.model_dir."""
+    trained = load_run_config(config.model_dir)
+    return dataclasses.replace(
+        config, **{key: getattr(trained, key) for key in ARCHITECTURE_KEYS})

@@ -7,7 +7,6 @@ Writes into <model_dir>/figures/ and TensorBoard (<model_dir>/logs/visualize):
   Fig. 1): if the intra-class variation is shared across classes, colours mix;
 - a TensorBoard projector config with the embeddings, a sprite of thumbnails and labels.
 """
-import json
 import os
 import sys
 
@@ -124,12 +123,7 @@ def visualize(model_dir, data_dir=None, max_images=1500):
     from dvml_tf.data.datasets import load_splits
     from dvml_tf.embeddings import compute_embeddings
 
-    path = os.path.join(model_dir, options.RUN_CONFIG_FILE)
-    if not os.path.exists(path):
-        raise UserError(f"--model_dir={model_dir}: no trained run ({options.RUN_CONFIG_FILE} "
-                        "is missing)")
-    with open(path) as f:
-        config = options.RunConfig(**json.load(f))
+    config = options.load_run_config(model_dir)
     _, test = load_splits(config.dataset, data_dir or config.data_dir)
     model = builder.build_model(config)
     if not builder.restore_latest(builder.checkpoint_manager(model, model_dir)):
@@ -164,17 +158,15 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    """The command line's flags; defined on use so that importing stays side-effect free."""
-    flags.DEFINE_string("model_dir", None, "A trained run.")
-    flags.DEFINE_string("data_dir", None, "Override the run's --data_dir.")
+    """--model_dir and --data_dir are main's (dvml_tf.options); this adds --max_images."""
+    import dvml_tf.options  # noqa: F401 (defines --model_dir and --data_dir)
+
     flags.DEFINE_integer("max_images", 1500, "Test images to embed (spread over classes).")
 
 
 def main(argv):
     del argv
     try:
-        if not FLAGS.model_dir:
-            raise UserError("--model_dir is required")
         for name, path in visualize(FLAGS.model_dir, FLAGS.data_dir, FLAGS.max_images).items():
             print(f"{name}: {path}")
     except UserError as error:

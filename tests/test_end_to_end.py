@@ -122,7 +122,7 @@ def test_export_in_new_process_matches_in_memory_model(trained_run, tmp_path):
     from dvml_tf import builder
     from dvml_tf.data.preprocessing import eval_preprocess
     from dvml_tf.data.splits import decode_image
-    from dvml_tf.options import RunConfig
+    from dvml_tf.options import load_run_config
 
     base, _ = trained_run
     export = base / "export" / "dvml_digits" / "1"
@@ -136,7 +136,7 @@ def test_export_in_new_process_matches_in_memory_model(trained_run, tmp_path):
                    check=True, cwd=ROOT, timeout=300)
     served = np.load(out)
 
-    config = RunConfig(**json.load(open(base / "run" / "run_config.json")))
+    config = load_run_config(str(base / "run"))
     model = builder.build_model(config)
     manager = builder.checkpoint_manager(model, str(base / "run"))
     # The export was made at the end of the first run, at step STEPS.
@@ -148,3 +148,24 @@ def test_export_in_new_process_matches_in_memory_model(trained_run, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(served, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(served, in_memory, atol=1e-5)
     assert os.path.exists(export / "assets.extra" / "dvml_config.json")
+
+
+def test_visualize_writes_figures_projector_and_tensorboard_images(trained_run):
+    base, _ = trained_run
+    run = base / "run"
+    result = subprocess.run([sys.executable, "-m", "dvml_tf.visualize", f"--model_dir={run}",
+                             "--max_images=300"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("tsne", "central_latent_space"):
+        with Image.open(run / "figures" / f"{name}.png") as figure:
+            assert figure.size == (1000, 1000)
+    projector = run / "logs" / "visualize"
+    config = (projector / "projector_config.pbtxt").read_text()
+    assert "metadata.tsv" in config and "sprite.png" in config
+    labels = (projector / "metadata.tsv").read_text().split()
+    assert len(labels) == 300 and set(labels) == {"5", "6", "7", "8", "9"}
+    events = [e for f in projector.glob("events.out.tfevents.*")
+              for e in tf.compat.v1.train.summary_iterator(str(f))]
+    tags = {v.tag for e in events for v in e.summary.value}
+    assert {"tsne", "central_latent_space"} <= tags
