@@ -39,7 +39,7 @@ def run_modes(config):
     else:
         config = options.with_trained_architecture(config)
     strategy = _set_up_tensorflow(config)
-    train_split, test_split = load_splits(config.dataset, config.data_dir)
+    train_split, test_split = load_splits(config.dataset, config.data_dir, config.split_file)
     model = builder.build_model(config, strategy)
 
     def evaluate_at(step):

@@ -22,6 +22,9 @@ MODES = ("train_and_eval", "train", "eval", "export")
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", "digits", DATASETS, "Dataset to train and evaluate on.")
 flags.DEFINE_string("data_dir", None, "TFDS data dir (cub, cars, sop) or image root (folder).")
+flags.DEFINE_string("split_file", None,
+                    "--dataset=folder: lines NAME,train or NAME,test assigning class folders "
+                    "(default: the first half of the sorted folders trains).")
 flags.DEFINE_string("model_dir", "runs/dvml", "Checkpoints, TensorBoard logs and metrics.json.")
 flags.DEFINE_enum("mode", "train_and_eval", MODES,
                   "train_and_eval trains, evaluates and exports; or one of them alone.")
@@ -87,6 +90,7 @@ RUN_CONFIG_FILE = "run_config.json"
 class RunConfig:
     dataset: str
     data_dir: str
+    split_file: str
     model_dir: str
     mode: str
     train_steps: int
@@ -175,6 +179,10 @@ def config_from_flags(flag_values=FLAGS):
     if not values["recall_k"] or min(values["recall_k"]) < 1:
         raise UserError("--recall_k: values must be positive integers")
     _check_data_dir(values["dataset"], values["data_dir"])
+    if values["split_file"] and values["dataset"] != "folder":
+        raise UserError("--split_file applies to --dataset=folder only")
+    if values["split_file"] and not os.path.isfile(values["split_file"]):
+        raise UserError(f"--split_file={values['split_file']}: no such file")
     values["model_name"] = values["model_name"] or f"dvml_{values['dataset']}"
     return RunConfig(**values)
 

@@ -124,7 +124,7 @@ def visualize(model_dir, data_dir=None, max_images=1500):
     from dvml_tf.embeddings import compute_embeddings
 
     config = options.load_run_config(model_dir)
-    _, test = load_splits(config.dataset, data_dir or config.data_dir)
+    _, test = load_splits(config.dataset, data_dir or config.data_dir, config.split_file)
     model = builder.build_model(config)
     if not builder.restore_latest(builder.checkpoint_manager(model, model_dir)):
         raise UserError(f"--model_dir={model_dir}: no checkpoint")

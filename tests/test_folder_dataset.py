@@ -36,8 +36,26 @@ def test_sorted_classes_split_in_half_skipping_bad_files(tmp_path, caplog):
 
 def test_too_few_classes_is_a_user_error(tmp_path):
     _write_classes(tmp_path, [2, 2, 2])
-    with pytest.raises(UserError, match="found 3 class folders"):
+    with pytest.raises(UserError, match="2 training and 1 test classes"):
         load_folder_splits(str(tmp_path))
+
+
+def test_split_file_assigns_classes(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    _write_classes(images, [2, 3, 4, 5, 6])
+    split_file = tmp_path / "split.csv"
+    split_file.write_text("# class,role\nclass_04,train\nclass_00,train\n"
+                          "class_02,test\nclass_03,test\n")
+    train, test = load_folder_splits(str(images), str(split_file))
+    assert sorted(np.bincount(train.labels).tolist()) == [2, 6]  # class_00, class_04
+    assert len(test) == 4 + 5 and set(test.labels) == {2, 3}
+    split_file.write_text("class_00,train\nclass_09,test\n")
+    with pytest.raises(UserError, match="no class folder with images named 'class_09'"):
+        load_folder_splits(str(images), str(split_file))
+    split_file.write_text("class_00,validation\n")
+    with pytest.raises(UserError, match="line 1: expected NAME,train or NAME,test"):
+        load_folder_splits(str(images), str(split_file))
 
 
 @pytest.mark.skipif(not os.path.isdir(CARS196), reason="../shared/data/cars196 is absent")

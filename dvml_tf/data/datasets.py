@@ -2,7 +2,7 @@
 from dvml_tf.errors import UserError
 
 
-def load_splits(dataset, data_dir=None):
+def load_splits(dataset, data_dir=None, split_file=None):
     if dataset == "digits":
         from dvml_tf.data.digits import load_digits_splits
 
@@ -10,7 +10,7 @@ def load_splits(dataset, data_dir=None):
     if dataset == "folder":
         from dvml_tf.data.folder import load_folder_splits
 
-        return load_folder_splits(data_dir)
+        return load_folder_splits(data_dir, split_file)
     if dataset in ("cub", "cars", "sop"):
         from dvml_tf.data.tfds_datasets import load_tfds_splits
 

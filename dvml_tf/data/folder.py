@@ -68,18 +68,52 @@ def scan_class_folders(root):
     return classes
 
 
-def load_folder_splits(root):
-    """(train, test) ImageSplits: the first half of the sorted classes trains."""
+def read_split_file(path):
+    """{class folder name: "train" | "test"} from lines `NAME,train` or `NAME,test`."""
+    roles = {}
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as error:
+        raise UserError(f"--split_file={path}: cannot read ({error.strerror})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, _, role = line.rpartition(",")
+        if role.strip() not in ("train", "test") or not name.strip():
+            raise UserError(f"--split_file={path}, line {number}: expected NAME,train or "
+                            f"NAME,test, got {line.strip()!r}")
+        roles[name.strip()] = role.strip()
+    return roles
+
+
+def load_folder_splits(root, split_file=None):
+    """(train, test) ImageSplits: the first half of the sorted classes trains, unless
+    `split_file` assigns each class folder to train or test."""
     classes = scan_class_folders(root)
-    if len(classes) < 4:
-        raise UserError(f"--data_dir={root}: found {len(classes)} class folders with images; "
-                        "need at least 4 (2 to train, 2 to test)")
     names = sorted(classes)
-    cut = (len(names) + 1) // 2
+    if split_file:
+        roles = read_split_file(split_file)
+        missing = sorted(set(roles) - set(classes))
+        if missing:
+            raise UserError(f"--split_file={split_file}: no class folder with images named "
+                            f"{missing[0]!r} under {root}")
+        unlisted = len(names) - len(roles)
+        if unlisted:
+            logging.warning("%d class folders are not in the split file and are left out",
+                            unlisted)
+        train_names = [n for n in names if roles.get(n) == "train"]
+        test_names = [n for n in names if roles.get(n) == "test"]
+    else:
+        cut = (len(names) + 1) // 2
+        train_names, test_names = names[:cut], names[cut:]
+    if len(train_names) < 2 or len(test_names) < 2:
+        raise UserError(f"--data_dir={root}: {len(train_names)} training and {len(test_names)} "
+                        "test classes with images; need at least 2 of each")
 
     def split(class_names, first_label):
         paths = [p for name in class_names for p in classes[name]]
         labels = [first_label + i for i, name in enumerate(class_names) for _ in classes[name]]
         return ImageSplit(np.array(paths), np.array(labels), PATHS)
 
-    return split(names[:cut], 0), split(names[cut:], cut)
+    return split(train_names, 0), split(test_names, len(train_names))
