@@ -31,21 +31,44 @@ def _mock_examples(label_key, num_labels, split_offset):
 
 
 @pytest.mark.parametrize("dataset,num_labels,first_test", [("cub", 200, 100), ("cars", 196, 98)])
-def test_cub_and_cars_merge_both_splits_then_split_by_class(dataset, num_labels, first_test):
+def test_cub_and_cars_merge_both_splits_then_split_by_class(tmp_path, dataset, num_labels,
+                                                            first_test):
     with tfds.testing.mock_data(as_dataset_fn=_mock_examples("label", num_labels,
                                                              {"test": 1})):
-        train, test = load_tfds_splits(dataset)
+        train, test = load_tfds_splits(dataset, str(tmp_path))
     assert set(train.labels) == set(range(first_test))
     assert set(test.labels) == set(range(first_test, num_labels))
     # Both TFDS splits (train, test) contribute to each: 3 per split, 6 images per class.
     assert len(train) == 6 * first_test and len(test) == 6 * (num_labels - first_test)
-    image = tf.io.decode_png(test.images[0]).numpy()
+    # Streamed from files written once; the image is the one its label came with.
+    image = tf.io.decode_png(tf.io.read_file(test.images[0])).numpy()
     assert image[0, 0, 0] == test.labels[0]
 
 
-def test_sop_keeps_tfds_splits_with_class_id_labels():
+def test_sop_keeps_tfds_splits_with_class_id_labels(tmp_path):
     with tfds.testing.mock_data(as_dataset_fn=_mock_examples("class_id", 50,
                                                              {"test": 50})):
-        train, test = load_tfds_splits("sop")
+        train, test = load_tfds_splits("sop", str(tmp_path))
     assert len(train) == len(test) == 150
     assert set(train.labels) == set(range(50)) and set(test.labels) == set(range(50))
+
+
+def test_corrupt_records_are_skipped_and_files_reused(tmp_path, caplog):
+    good = _mock_examples("class_id", 10, {"test": 10})
+
+    def with_corrupt(self, split, decoders=None, **kwargs):
+        dataset = good(self, split)
+        broken = tf.data.Dataset.from_tensors({"image": b"\x89PNG\r\n\x1a\ntruncated",
+                                               "class_id": np.int64(3)})
+        return dataset.concatenate(broken)
+
+    with tfds.testing.mock_data(as_dataset_fn=with_corrupt):
+        train, _ = load_tfds_splits("sop", str(tmp_path))
+    assert len(train) == 30 and "skipped 1 images" in caplog.text
+
+    def unreachable(self, split, **kwargs):
+        raise AssertionError("the image files written the first time are reused")
+
+    with tfds.testing.mock_data(as_dataset_fn=unreachable):
+        again, _ = load_tfds_splits("sop", str(tmp_path))
+    np.testing.assert_array_equal(again.images, train.images)
