@@ -1,4 +1,5 @@
 """A training run: resume from the latest checkpoint, fit to --train_steps, evaluate."""
+import functools
 import json
 import logging
 import math
@@ -100,7 +101,7 @@ def evaluate(config, model, test_split, step):
     )
     metrics = evaluation.evaluate_embeddings(embedded, labels, config.recall_k,
                                              kmeans_seed=config.kmeans_seed)
-    writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs", "eval"))
+    writer = _eval_writer(os.path.join(config.model_dir, "logs", "eval"))
     with writer.as_default(step=step):
         for name, value in metrics.items():
             if not name.startswith("num_"):
@@ -108,6 +109,12 @@ def evaluate(config, model, test_split, step):
     writer.flush()
     logging.info("step %d: %s", step, json.dumps(metrics))
     return metrics
+
+
+@functools.cache
+def _eval_writer(log_dir):
+    """One summary writer per log folder, however often a run evaluates."""
+    return tf.summary.create_file_writer(log_dir)
 
 
 def write_metrics(model_dir, metrics):
