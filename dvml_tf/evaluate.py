@@ -5,12 +5,11 @@ num_test_classes. Uses the same code as training's evaluation.
 """
 import json
 import os
-import sys
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from dvml_tf.cli import parse_flags
+from dvml_tf.cli import run_command
 from dvml_tf.errors import UserError
 from dvml_tf.evaluation import evaluate_embeddings
 
@@ -40,27 +39,21 @@ def load_array(flag, path):
 def main(argv):
     del argv
     try:
-        try:
-            ks = tuple(int(k) for k in FLAGS.recall_k)
-        except ValueError:
-            raise UserError(f"--recall_k={','.join(FLAGS.recall_k)}: expected integers") from None
-        if not ks or min(ks) < 1:
-            raise UserError("--recall_k: values must be positive integers")
-        embeddings = load_array("embeddings", FLAGS.embeddings)
-        labels = load_array("labels", FLAGS.labels)
-        if labels.ndim != 1:
-            raise UserError(f"--labels={FLAGS.labels}: expected a 1-D array")
-        metrics = evaluate_embeddings(embeddings, labels, ks, FLAGS.clustering,
-                                      FLAGS.kmeans_seed)
-    except UserError as error:
-        sys.stderr.write(f"error: {error}\n")
-        sys.exit(2)
+        ks = tuple(int(k) for k in FLAGS.recall_k)
+    except ValueError:
+        raise UserError(f"--recall_k={','.join(FLAGS.recall_k)}: expected integers") from None
+    if not ks or min(ks) < 1:
+        raise UserError("--recall_k: values must be positive integers")
+    embeddings = load_array("embeddings", FLAGS.embeddings)
+    labels = load_array("labels", FLAGS.labels)
+    if labels.ndim != 1:
+        raise UserError(f"--labels={FLAGS.labels}: expected a 1-D array")
+    metrics = evaluate_embeddings(embeddings, labels, ks, FLAGS.clustering, FLAGS.kmeans_seed)
     print(json.dumps(metrics, sort_keys=True))
 
 
 def run():
-    define_flags()
-    app.run(main, flags_parser=parse_flags)
+    run_command(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,12 @@ import json
 import logging
 import os
 import shutil
-import sys
 
 import faiss
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from dvml_tf.cli import parse_flags
+from dvml_tf.cli import run_command
 from dvml_tf.data.folder import looks_like_image
 from dvml_tf.errors import UserError
 
@@ -141,32 +140,26 @@ def define_flags():
 
 
 def main(argv):
-    try:
-        if len(argv) < 2 or argv[1] not in ("build", "query"):
-            raise UserError("usage: python -m dvml_tf.index build|query [flags] [images]")
-        if not FLAGS.index:
-            raise UserError("--index is required")
-        if FLAGS.k < 1:
-            raise UserError(f"--k={FLAGS.k} must be positive")
-        if argv[1] == "build":
-            if not FLAGS.images:
-                raise UserError("--images is required with build")
-            count = build_index(FLAGS.export, FLAGS.images, FLAGS.index, FLAGS.batch_size)
-            print(f"indexed {count} images into {FLAGS.index}")
-        else:
-            if len(argv) < 3:
-                raise UserError("name at least one query image")
-            for result in query_index(FLAGS.index, argv[2:], FLAGS.k):
-                print(json.dumps(result))
-    except UserError as error:
-        sys.stderr.write(f"error: {error}\n")
-        sys.exit(2)
+    if len(argv) < 2 or argv[1] not in ("build", "query"):
+        raise UserError("usage: python -m dvml_tf.index build|query [flags] [images]")
+    if not FLAGS.index:
+        raise UserError("--index is required")
+    if FLAGS.k < 1:
+        raise UserError(f"--k={FLAGS.k} must be positive")
+    if argv[1] == "build":
+        if not FLAGS.images:
+            raise UserError("--images is required with build")
+        count = build_index(FLAGS.export, FLAGS.images, FLAGS.index, FLAGS.batch_size)
+        print(f"indexed {count} images into {FLAGS.index}")
+    else:
+        if len(argv) < 3:
+            raise UserError("name at least one query image")
+        for result in query_index(FLAGS.index, argv[2:], FLAGS.k):
+            print(json.dumps(result))
 
 
 def run():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    define_flags()
-    app.run(main, flags_parser=parse_flags)
+    run_command(main, define_flags)
 
 
 if __name__ == "__main__":

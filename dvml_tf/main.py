@@ -9,11 +9,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, logging  # noqa: E402
+from absl import logging  # noqa: E402
 
 from dvml_tf import builder, distribution, options, training  # noqa: E402
 from dvml_tf.callbacks import current_step  # noqa: E402
-from dvml_tf.cli import parse_flags
+from dvml_tf.cli import run_command
 from dvml_tf.data.datasets import load_splits  # noqa: E402
 from dvml_tf.errors import UserError  # noqa: E402
 from dvml_tf.export import export_model  # noqa: E402
@@ -71,15 +71,11 @@ def main(argv):
         sys.exit(2)
     logging.set_verbosity(logging.INFO)
     std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
-    try:
-        run_modes(options.config_from_flags())
-    except UserError as error:
-        sys.stderr.write(f"error: {error}\n")
-        sys.exit(2)
+    run_modes(options.config_from_flags())
 
 
 def run():
-    app.run(main, flags_parser=parse_flags)
+    run_command(main)
 
 
 if __name__ == "__main__":

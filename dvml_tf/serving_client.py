@@ -8,14 +8,13 @@ Prints one JSON line per image: {"image": path, "embedding": [...]}.
 """
 import base64
 import json
-import sys
 import urllib.error
 import urllib.request
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from dvml_tf.cli import parse_flags
+from dvml_tf.cli import run_command
 from dvml_tf.errors import UserError
 
 INPUT_NAME = "image_bytes"
@@ -99,22 +98,17 @@ def define_flags():
 
 
 def main(argv):
-    try:
-        if len(argv) < 2:
-            raise UserError("name at least one image file")
-        encoded = read_images(argv[1:])
-        predict = predict_grpc if FLAGS.grpc else predict_rest
-        embeddings = predict(FLAGS.server, FLAGS.model_name, encoded)
-    except UserError as error:
-        sys.stderr.write(f"error: {error}\n")
-        sys.exit(2)
+    if len(argv) < 2:
+        raise UserError("name at least one image file")
+    encoded = read_images(argv[1:])
+    predict = predict_grpc if FLAGS.grpc else predict_rest
+    embeddings = predict(FLAGS.server, FLAGS.model_name, encoded)
     for path, embedding in zip(argv[1:], embeddings):
         print(json.dumps({"image": path, "embedding": [round(float(v), 6) for v in embedding]}))
 
 
 def run():
-    define_flags()
-    app.run(main, flags_parser=parse_flags)
+    run_command(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,11 @@ Writes into <model_dir>/figures/ and TensorBoard (<model_dir>/logs/visualize):
 - a TensorBoard projector config with the embeddings, a sprite of thumbnails and labels.
 """
 import os
-import sys
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
-from dvml_tf.cli import parse_flags
+from dvml_tf.cli import run_command
 from dvml_tf.errors import UserError
 
 THUMBNAIL = 32
@@ -166,18 +165,12 @@ def define_flags():
 
 def main(argv):
     del argv
-    try:
-        for name, path in visualize(FLAGS.model_dir, FLAGS.data_dir, FLAGS.max_images).items():
-            print(f"{name}: {path}")
-    except UserError as error:
-        sys.stderr.write(f"error: {error}\n")
-        sys.exit(2)
+    for name, path in visualize(FLAGS.model_dir, FLAGS.data_dir, FLAGS.max_images).items():
+        print(f"{name}: {path}")
 
 
 def run():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    define_flags()
-    app.run(main, flags_parser=parse_flags)
+    run_command(main, define_flags)
 
 
 if __name__ == "__main__":
