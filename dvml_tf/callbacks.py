@@ -57,7 +57,7 @@ class TrainingSummaries(keras.callbacks.Callback):
         step = current_step(self.model)
         if step % self.every:
             return
-        lambdas = self.model.settings.lambdas_at(step - 1)
+        lambdas = self.model.lambdas(step - 1).numpy()
         with self.writer.as_default(step=step):
             for name, value in (logs or {}).items():
                 tf.summary.scalar(f"losses/{name}", value)

@@ -60,12 +60,16 @@ class EmbeddingModule(tf.Module):
         return {"embeddings": invariant_embedding(self.backbone, self.encoder, preprocessed)}
 
 
+def versions(model_root):
+    """The integer version folders under model_root, ascending (TF Serving's layout)."""
+    if not os.path.isdir(model_root):
+        return []
+    return sorted(int(name) for name in os.listdir(model_root) if name.isdigit())
+
+
 def next_version(model_root):
     """1 + the largest integer version folder under model_root (1 when none)."""
-    if not os.path.isdir(model_root):
-        return 1
-    versions = [int(name) for name in os.listdir(model_root) if name.isdigit()]
-    return max(versions, default=0) + 1
+    return max(versions(model_root), default=0) + 1
 
 
 def export_model(model, config, step):

@@ -28,12 +28,14 @@ PATHS_FILE = "paths.json"
 
 def resolve_export(path):
     """A SavedModel folder: `path` itself, or its newest integer version."""
+    from dvml_tf.export import versions
+
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
-    versions = [int(v) for v in os.listdir(path) if v.isdigit()] if os.path.isdir(path) else []
-    if not versions:
+    found = versions(path)
+    if not found:
         raise UserError(f"--export={path}: neither a SavedModel nor a folder of versions")
-    return os.path.join(path, str(max(versions)))
+    return os.path.join(path, str(found[-1]))
 
 
 class ExportedEmbedder:

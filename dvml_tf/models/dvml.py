@@ -36,12 +36,6 @@ class DVMLSettings:
     phase2_lambdas: Tuple[float, ...] = PHASE2_LAMBDAS
     seed: int = 0
 
-    def lambdas_at(self, step):
-        """(l1, l2, l3, l4) at a Python step; the same rule as the graph's."""
-        if not self.dvml:
-            return BASELINE_LAMBDAS
-        return self.phase1_lambdas if step < self.phase1_steps else self.phase2_lambdas
-
 
 def invariant_embedding(backbone, encoder, images):
     """The test-time embedding: L2-normalised z_I."""
@@ -108,6 +102,7 @@ class DVMLModel(keras.Model):
         return invariant_embedding(self.backbone, self.encoder, images)
 
     def lambdas(self, step):
+        """(l1, l2, l3, l4) at training step `step`."""
         if not self.settings.dvml:
             return tf.constant(BASELINE_LAMBDAS)
         phase1 = tf.cast(step, tf.int64) < self.settings.phase1_steps
