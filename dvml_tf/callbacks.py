@@ -44,8 +44,12 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class TrainingSummaries(keras.callbacks.Callback):
-    """Every `every` steps: each loss tracker, each lambda, the learning rate, and a
-    histogram of sigma on a fixed batch of training images."""
+    """Every `every` steps: each loss's mean over those steps, each lambda, the learning
+    rate, and a histogram of sigma on a fixed batch of training images.
+
+    The loss trackers are reset after each summary, so a curve shows the losses of its
+    own window, not a running mean since the start of the fit epoch.
+    """
 
     def __init__(self, writer, every, probe_images):
         super().__init__()
@@ -68,6 +72,8 @@ class TrainingSummaries(keras.callbacks.Callback):
             if self.model.settings.dvml:
                 tf.summary.histogram("sigma", self._sigma())
         self.writer.flush()
+        for tracker in self.model.metrics:
+            tracker.reset_state()
 
     def _sigma(self):
         features = self.model.backbone(self.probe_images, training=False)
