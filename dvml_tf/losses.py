@@ -1,7 +1,7 @@
 """DVML's loss terms: KL (L1), reconstruction (L2) and the metric losses (L3, L4).
 
 Metric losses come from TensorFlow Addons, each fed the input it expects:
-triplet losses take L2-normalised embeddings, N-pair takes the [P, P]
+triplet losses take L2-normalised embeddings and squared distances, N-pair takes the [P, P]
 anchor-positive similarity matrix, lifted takes raw embeddings, contrastive takes
 pair labels and pair distances.
 """
@@ -44,8 +44,12 @@ class MetricLoss(NamedTuple):
 
 
 def _triplet(tfa_fn, margin):
+    """The paper's eq. 2: squared L2 distances of unit vectors (TF-Addons' default is
+    the non-squared distance)."""
+
     def loss(embeddings, labels, seed=None):
-        return tfa_fn(labels, tf.math.l2_normalize(embeddings, axis=-1), margin=margin)
+        return tfa_fn(labels, tf.math.l2_normalize(embeddings, axis=-1), margin=margin,
+                      distance_metric="squared-L2")
 
     return loss
 

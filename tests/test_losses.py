@@ -75,7 +75,22 @@ def test_triplet_losses_get_unit_embeddings(monkeypatch, name, tfa_name):
     np.testing.assert_allclose(np.linalg.norm(fed_embeddings.numpy(), axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(fed_labels.numpy(), labels.numpy())
     assert kwargs["margin"] == 0.3
+    assert kwargs["distance_metric"] == "squared-L2"
     assert np.isfinite(loss.numpy())
+
+
+def test_triplet_hard_matches_a_slow_reference_on_squared_distances():
+    embeddings, labels = _batch()
+    value = losses.make_metric_loss("triplet_hard", margin=0.2).fn(embeddings, labels).numpy()
+    e = embeddings.numpy() / np.linalg.norm(embeddings.numpy(), axis=1, keepdims=True)
+    y = labels.numpy()
+    per_anchor = []
+    for a in range(len(e)):
+        squared = [float(np.sum((e[a] - e[j]) ** 2)) for j in range(len(e))]
+        hardest_positive = max(squared[j] for j in range(len(e)) if y[j] == y[a] and j != a)
+        hardest_negative = min(squared[j] for j in range(len(e)) if y[j] != y[a])
+        per_anchor.append(max(hardest_positive - hardest_negative + 0.2, 0.0))
+    assert value == pytest.approx(np.mean(per_anchor), rel=1e-4)
 
 
 def test_npairs_gets_anchor_positive_similarity_matrix(monkeypatch):
