@@ -47,8 +47,8 @@ class TrainingSummaries(keras.callbacks.Callback):
     """Every `every` steps: each loss's mean over those steps, each lambda, the learning
     rate, and a histogram of sigma on a fixed batch of training images.
 
-    The loss trackers are reset after each summary, so a curve shows the losses of its
-    own window, not a running mean since the start of the fit epoch.
+    Keras's loss trackers average from the start of each fit epoch; the window's mean
+    comes from the change of their running total and count since the last summary.
     """
 
     def __init__(self, writer, every, probe_images):
@@ -56,6 +56,20 @@ class TrainingSummaries(keras.callbacks.Callback):
         self.writer = writer
         self.every = every
         self.probe_images = probe_images
+        self._previous = {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._previous = {}  # Keras resets the trackers here
+
+    def _window_means(self):
+        means = {}
+        for name, tracker in self.model.trackers.items():
+            total, count = float(tracker.total.numpy()), float(tracker.count.numpy())
+            previous_total, previous_count = self._previous.get(name, (0.0, 0.0))
+            if count > previous_count:
+                means[name] = (total - previous_total) / (count - previous_count)
+            self._previous[name] = (total, count)
+        return means
 
     def on_train_batch_end(self, batch, logs=None):
         step = current_step(self.model)
@@ -63,7 +77,7 @@ class TrainingSummaries(keras.callbacks.Callback):
             return
         lambdas = self.model.lambdas(step - 1).numpy()
         with self.writer.as_default(step=step):
-            for name, value in (logs or {}).items():
+            for name, value in self._window_means().items():
                 tf.summary.scalar(f"losses/{name}", value)
             tf.summary.scalar("skipped_steps", self.model.skipped_steps)
             for index, value in enumerate(lambdas, start=1):
@@ -72,8 +86,6 @@ class TrainingSummaries(keras.callbacks.Callback):
             if self.model.settings.dvml:
                 tf.summary.histogram("sigma", self._sigma())
         self.writer.flush()
-        for tracker in self.model.metrics:
-            tracker.reset_state()
 
     def _sigma(self):
         features = self.model.backbone(self.probe_images, training=False)

@@ -42,8 +42,13 @@ def run_modes(config):
     train_split, test_split = load_splits(config.dataset, config.data_dir, config.split_file)
     model = builder.build_model(config, strategy)
 
+    evaluations = {}
+
     def evaluate_at(step):
-        return training.evaluate(config, model, test_split, step)
+        """Each step is evaluated once: a periodic evaluation at the last step is the final."""
+        if step not in evaluations:
+            evaluations[step] = training.evaluate(config, model, test_split, step)
+        return evaluations[step]
 
     if config.mode in ("train_and_eval", "train"):
         training.train(config, model, train_split, evaluate_at, strategy)

@@ -44,9 +44,11 @@ def test_metrics_file_reports_recall_far_above_chance(trained_run):
 
 def test_rerun_resumes_from_latest_checkpoint(trained_run):
     base, flags = trained_run
-    result = run_main(*flags, f"--train_steps={STEPS + 100}", "--export_dir=")
+    result = run_main(*flags, f"--train_steps={STEPS + 100}", "--export_dir=", "--eval_every=100")
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"at step {STEPS}" in result.stderr  # "resumed from .../ckpt-300 at step 300"
+    # The periodic evaluation at the last step is the final one, not repeated.
+    assert result.stderr.count(f"step {STEPS + 100}: {{") == 1
     assert json.load(open(base / "run" / "metrics.json"))["step"] == STEPS + 100
     assert tf.train.latest_checkpoint(str(base / "run" / "checkpoints")).endswith(
         f"ckpt-{STEPS + 100}")
