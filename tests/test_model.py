@@ -43,6 +43,16 @@ def test_phase1_synthesized_metric_loss_still_reaches_mu():
     assert _norm_of(norms, "mu/kernel") > 0
 
 
+def test_variance_distribution_starts_at_the_prior_with_no_kl_gradient():
+    model = tiny_model(phase1_steps=10)
+    images, labels = tiny_batch()
+    _, mu, log_var = model.encoder(model.backbone(images))
+    np.testing.assert_array_equal(mu.numpy(), 0.0)
+    np.testing.assert_array_equal(log_var.numpy(), 0.0)
+    assert float(model.compute_losses(images, labels, 0)["kl_loss"]) == 0.0
+    assert _norm_of(_gradient_norms(model, "kl_loss", step=0), "block") == 0  # the backbone
+
+
 def test_lambda_schedule_switches_at_phase1_steps():
     model = tiny_model(phase1_steps=10)
     np.testing.assert_allclose(model.lambdas(9).numpy(), [1, 1, 0.1, 1])
