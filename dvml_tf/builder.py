@@ -33,7 +33,6 @@ def _build_model(config):
     settings = DVMLSettings(
         dvml=config.dvml,
         num_samples=config.num_samples,
-        variance_scale=config.variance_scale,
         phase1_steps=config.phase1_steps,
         phase1_lambdas=tuple(config.phase1_lambdas),
         phase2_lambdas=tuple(config.phase2_lambdas),

@@ -14,7 +14,7 @@ from dvml_tf.distribution import STRATEGIES
 from dvml_tf.errors import UserError
 from dvml_tf.losses import METRIC_LOSSES
 from dvml_tf.models.backbones import BACKBONES
-from dvml_tf.models.dvml import PHASE1_LAMBDAS, PHASE2_LAMBDAS, VARIANCE_SCALES
+from dvml_tf.models.dvml import PHASE1_LAMBDAS, PHASE2_LAMBDAS
 
 DATASETS = ("digits", "cub", "cars", "sop", "folder")
 MODES = ("train_and_eval", "train", "eval", "export")
@@ -36,9 +36,6 @@ flags.DEFINE_string("backbone_weights", "none", "none, imagenet, or a Keras weig
 flags.DEFINE_integer("embedding_dim", 512, "Size of z_I, mu and log sigma^2.")
 flags.DEFINE_integer("decoder_hidden", 512, "Hidden units of the decoder.")
 flags.DEFINE_integer("num_samples", 20, "T: variance samples drawn per image.")
-flags.DEFINE_enum("variance_scale", "absolute", VARIANCE_SCALES,
-                  "absolute: z_I + z_V as in the paper; relative: z_V in units of |z_I|/sqrt(D), "
-                  "so synthesized samples keep their class whatever scale z_I takes.")
 flags.DEFINE_integer("phase1_steps", -1,
                      "Steps of phase 1 (reconstruction does not reach the encoder); "
                      "-1: half of --train_steps.")
@@ -104,7 +101,6 @@ class RunConfig:
     embedding_dim: int
     decoder_hidden: int
     num_samples: int
-    variance_scale: str
     phase1_steps: int
     phase1_lambdas: tuple
     phase2_lambdas: tuple

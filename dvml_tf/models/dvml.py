@@ -23,9 +23,6 @@ LOSS_NAMES = ("kl_loss", "reconstruction_loss", "synthesized_metric_loss", "metr
 PHASE1_LAMBDAS = (1.0, 1.0, 0.1, 1.0)
 PHASE2_LAMBDAS = (0.8, 1.0, 0.2, 0.8)
 BASELINE_LAMBDAS = (0.0, 0.0, 0.0, 1.0)
-# How z_V is added to z_I: "absolute", the paper's z_I + z_V; "relative", z_I + s * z_V
-# with s = |z_I| / sqrt(D) (held constant), the scale of one dimension of z_I.
-VARIANCE_SCALES = ("absolute", "relative")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +31,6 @@ class DVMLSettings:
 
     dvml: bool = True
     num_samples: int = 20
-    variance_scale: str = "absolute"
     phase1_steps: int = 0
     phase1_lambdas: Tuple[float, ...] = PHASE1_LAMBDAS
     phase2_lambdas: Tuple[float, ...] = PHASE2_LAMBDAS
@@ -157,12 +153,6 @@ class DVMLModel(keras.Model):
         noise = self._noise(step, batch, dim)
         # Reparameterised: gradients reach mu and log_var through every sample.
         variance_samples = mu[tf.newaxis] + tf.exp(0.5 * log_var)[tf.newaxis] * noise
-        if self.settings.variance_scale == "relative":
-            # The KL pins z_V near N(0, I), |z_V| ~ sqrt(D), while normalised metric losses
-            # leave |z_I| free; a small z_I turns every synthesized sample into noise.
-            scale = tf.norm(z_invariant, axis=-1, keepdims=True) / tf.sqrt(
-                tf.cast(dim, tf.float32))
-            variance_samples *= tf.stop_gradient(scale)[tf.newaxis]
         synthesized = z_invariant[tf.newaxis] + variance_samples  # [T, B, D]
         # Phase 1: the reconstruction trains the decoder only.
         phase1 = tf.cast(step, tf.int64) < self.settings.phase1_steps
