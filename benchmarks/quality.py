@@ -43,11 +43,11 @@ METHODS = {
     "dvml_margin_dws": ["--metric_loss=margin_dws", "--dvml"],
 }
 # DVML settings other than the paper's schedule, each compared with its baseline.
-VARIANTS = {
-    # The reconstruction never reaches the encoder: phase 1 for the whole run.
-    "dvml_margin_dws_phase1": METHODS["dvml_margin_dws"] + ["--phase1_steps=1000"],
-}
-BASELINE_OF = {"dvml_margin_dws_phase1": "margin_dws"}
+# Each "<dvml method>_phase1" keeps DVML in phase 1 for the whole run: the reconstruction
+# never reaches the encoder.
+VARIANTS = {f"{m}_phase1": METHODS[m] + ["--phase1_steps=1000"]
+            for m in ("dvml_triplet", "dvml_npairs", "dvml_margin_dws")}
+BASELINE_OF = {variant: variant[len("dvml_"):-len("_phase1")] for variant in VARIANTS}
 SEEDS = (0, 1, 2)
 # One budget for every run: 1,000 steps, ~4-5 minutes of training on 2 cores at 48 px
 # (a plain margin_dws run: Recall@1 27.5% after 1,000 steps, 34.6% after 1,500).
@@ -56,6 +56,8 @@ SETTINGS = ["--dataset=folder", "--backbone=small_cnn", "--image_size=48", "--re
             "--images_per_class=4", "--learning_rate=1e-3", "--train_steps=1000",
             "--phase1_steps=500", "--checkpoint_every=250", "--summary_every=50",
             "--export_dir=", "--eval_batch_size=256"]
+# Beside each run's metrics.json: its wall time and the commit of the code it ran.
+RUN_INFO = "run_info.json"
 COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "nmi", "f1", "map@r")
 
 
@@ -72,16 +74,18 @@ def run(method, seed):
     """Trains and evaluates one (method, seed), resuming if interrupted."""
     start = time.perf_counter()
     subprocess.run(command(method, seed), cwd=ROOT, check=True)
-    seconds = time.perf_counter() - start + wall_seconds(method, seed)
-    with open(os.path.join(run_dir(method, seed), "wall_time.json"), "w") as f:
-        json.dump({"seconds": seconds}, f)
+    seconds = time.perf_counter() - start + run_info(method, seed).get("seconds", 0.0)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    with open(os.path.join(run_dir(method, seed), RUN_INFO), "w") as f:
+        json.dump({"seconds": seconds, "commit": commit}, f)
     print(f"{method} seed {seed}: {seconds / 60:.1f} min")
 
 
-def wall_seconds(method, seed):
-    """Wall time of every sitting of one run so far (0 before its first)."""
-    path = os.path.join(run_dir(method, seed), "wall_time.json")
-    return json.load(open(path))["seconds"] if os.path.exists(path) else 0.0
+def run_info(method, seed):
+    """{"seconds": wall time of every sitting so far, "commit": the code it ran}, or {}."""
+    path = os.path.join(run_dir(method, seed), RUN_INFO)
+    return json.load(open(path)) if os.path.exists(path) else {}
 
 
 def collect(methods):
@@ -91,20 +95,23 @@ def collect(methods):
         for seed in SEEDS:
             path = os.path.join(run_dir(method, seed), "metrics.json")
             if os.path.exists(path):
-                results.setdefault(method, []).append({**json.load(open(path)), "seed": seed})
+                results.setdefault(method, []).append(
+                    {**json.load(open(path)), "seed": seed,
+                     "commit": run_info(method, seed).get("commit", "unknown")})
     return results
 
 
 def table(results):
-    lines = ["| method | seeds | " + " | ".join(COLUMNS) + " |",
-             "|---|---|" + "---|" * len(COLUMNS)]
+    lines = ["| method | seeds | code | " + " | ".join(COLUMNS) + " |",
+             "|---|---|---|" + "---|" * len(COLUMNS)]
     for method, runs in results.items():
         cells = []
         for column in COLUMNS:
             values = 100 * np.array([r[column] for r in runs])
             spread = f" ± {values.std(ddof=1):.1f}" if len(values) > 1 else ""
             cells.append(f"{values.mean():.1f}{spread}")
-        lines.append(f"| {method} | {len(runs)} | " + " | ".join(cells) + " |")
+        commits = ", ".join(sorted({r["commit"] for r in runs}))
+        lines.append(f"| {method} | {len(runs)} | {commits} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -152,7 +159,8 @@ def report():
     pairs += [(v, BASELINE_OF[v]) for v in variants]
     text = "\n\n".join([table(results), differences({**results, **variants}, pairs)]
                        + ([table(variants)] if variants else []))
-    hours = sum(wall_seconds(m, s) for m in {**METHODS, **VARIANTS} for s in SEEDS) / 3600
+    hours = sum(run_info(m, s).get("seconds", 0.0)
+                for m in {**METHODS, **VARIANTS} for s in SEEDS) / 3600
     example = " ".join(command("dvml_triplet", 0, "../shared/data/cars196")[1:])
     example = example.replace(ROOT + "/", "")
     with open(os.path.join(ROOT, "docs", "RESULTS.md"), "w") as f:
