@@ -29,7 +29,7 @@ def build_encoder(feature_dim, embedding_dim):
     # mu and log sigma^2 start at zero: the variance distribution starts at the KL's prior
     # N(0, I), so the KL term starts at 0. Randomly initialised, it starts near 20 with a
     # backbone gradient ~17x the metric loss's and shrinks a from-scratch backbone's
-    # features toward zero (measured on Cars196, docs/RESULTS.md).
+    # features toward zero (measured on Cars196: README, "Does DVML help?").
     mu = layers.Dense(embedding_dim, name="mu", dtype="float32",
                       kernel_initializer="zeros")(features)
     log_var = layers.Dense(embedding_dim, name="log_var", dtype="float32",
