@@ -21,16 +21,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def recall_at_1(queries, gallery, query_labels, gallery_labels, exclude_self):
-    """Fraction of queries whose nearest gallery row (cosine) has the query's label."""
-    similarity = queries @ gallery.T
-    if exclude_self:
-        np.fill_diagonal(similarity, -np.inf)
-    return float(np.mean(gallery_labels[similarity.argmax(1)] == query_labels))
-
-
-def unit(rows):
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+def synthesized_recall_at_1(synthesized, real, labels):
+    """Fraction of unit synthesized samples whose nearest unit real embedding (their own
+    source excluded) has their label."""
+    similarity = synthesized @ real.T
+    np.fill_diagonal(similarity, -np.inf)
+    return float(np.mean(labels[similarity.argmax(1)] == labels))
 
 
 def diagnose(model_dir, max_images, seed=0):
@@ -39,6 +35,7 @@ def diagnose(model_dir, max_images, seed=0):
     from dvml_tf import builder, options
     from dvml_tf.data.datasets import load_splits
     from dvml_tf.data.pipeline import eval_dataset
+    from dvml_tf.evaluation import l2_normalize, retrieval_metrics
     from dvml_tf.visualize import stratified_sample
 
     config = options.load_run_config(model_dir)
@@ -56,16 +53,16 @@ def diagnose(model_dir, max_images, seed=0):
     labels = np.concatenate(labels)
     sigma = np.exp(0.5 * log_var)
     z_variance = mu + sigma * np.random.default_rng(seed).standard_normal(mu.shape)
-    synthesized = z_invariant + z_variance
-    real = unit(z_invariant)
+    synthesized = l2_normalize(z_invariant + z_variance)
+    real = l2_normalize(z_invariant)
     return {
         "|z_I|": np.linalg.norm(z_invariant, axis=1).mean(),
         "|mu|": np.linalg.norm(mu, axis=1).mean(),
         "sigma": sigma.mean(),
         "|z_V|": np.linalg.norm(z_variance, axis=1).mean(),
-        "cos(z_I+z_V, z_I)": np.mean(np.sum(unit(synthesized) * real, axis=1)),
-        "synthesized R@1": recall_at_1(unit(synthesized), real, labels, labels, True),
-        "real R@1": recall_at_1(real, real, labels, labels, True),
+        "cos(z_I+z_V, z_I)": np.mean(np.sum(synthesized * real, axis=1)),
+        "synthesized R@1": synthesized_recall_at_1(synthesized, real, labels),
+        "real R@1": retrieval_metrics(real, labels, [1])["recall@1"],
         "chance": float(np.mean([np.mean(labels == label) for label in labels])),
     }
 
