@@ -36,6 +36,12 @@ flags.DEFINE_string("backbone_weights", "none", "none, imagenet, or a Keras weig
 flags.DEFINE_integer("embedding_dim", 512, "Size of z_I, mu and log sigma^2.")
 flags.DEFINE_integer("decoder_hidden", 512, "Hidden units of the decoder.")
 flags.DEFINE_integer("num_samples", 20, "T: variance samples drawn per image.")
+flags.DEFINE_integer("synthesized_in_metric", 1,
+                     "How many of the T samples per image the synthesized metric loss L3 "
+                     "averages over, each as a batch of its own.")
+flags.DEFINE_boolean("reconstruction_trains_z_invariant", True,
+                     "Whether phase 2's reconstruction reaches z_I (the paper); false keeps "
+                     "it to the mu and log sigma^2 heads, the backbone and the decoder.")
 flags.DEFINE_integer("phase1_steps", -1,
                      "Steps of phase 1 (reconstruction does not reach the encoder); "
                      "-1: half of --train_steps.")
@@ -101,6 +107,8 @@ class RunConfig:
     embedding_dim: int
     decoder_hidden: int
     num_samples: int
+    synthesized_in_metric: int
+    reconstruction_trains_z_invariant: bool
     phase1_steps: int
     phase1_lambdas: tuple
     phase2_lambdas: tuple
@@ -169,6 +177,9 @@ def config_from_flags(flag_values=FLAGS):
     if values["image_size"] > values["resize_size"]:
         raise UserError(f"--image_size={values['image_size']} exceeds "
                         f"--resize_size={values['resize_size']}")
+    if not 1 <= values["synthesized_in_metric"] <= values["num_samples"]:
+        raise UserError(f"--synthesized_in_metric={values['synthesized_in_metric']} must be "
+                        f"between 1 and --num_samples={values['num_samples']}")
     if values["eval_every"] < 0:
         raise UserError(f"--eval_every={values['eval_every']} must be 0 or positive")
     if values["phase1_steps"] < 0:

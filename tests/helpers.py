@@ -8,14 +8,16 @@ from dvml_tf.models.dvml import DVMLSettings, build_dvml_model
 
 
 def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, seed=0,
-               images_per_class=2):
-    """A compiled DVML model on 16 px images with a small CNN."""
+               images_per_class=2, **settings):
+    """A compiled DVML model on 16 px images with a small CNN; `settings` go to
+    DVMLSettings."""
     keras.utils.set_random_seed(seed)
     model = build_dvml_model(
         build_backbone("small_cnn", 16),
         embedding_dim=8,
         metric_loss=make_metric_loss(metric_loss, images_per_class=images_per_class),
-        settings=DVMLSettings(dvml=dvml, num_samples=num_samples, phase1_steps=phase1_steps),
+        settings=DVMLSettings(dvml=dvml, num_samples=num_samples, phase1_steps=phase1_steps,
+                              **settings),
         decoder_hidden=16,
     )
     optimizer = keras.optimizers.Adam(1e-2)

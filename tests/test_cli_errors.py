@@ -11,6 +11,7 @@ CASES = {
     "backbone": ["--backbone=vgg"],
     "data_dir": ["--dataset=folder", "--data_dir=/no/such/folder"],
     "train_steps": ["--train_steps=0"],
+    "synthesized_in_metric": ["--num_samples=4", "--synthesized_in_metric=5"],
     "images_per_class": ["--images_per_class=1"],
     "classes_per_batch": ["--classes_per_batch=6"],  # digits trains on 5 classes
 }

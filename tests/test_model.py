@@ -28,6 +28,15 @@ def test_phase2_gradients_reach_mu_and_log_var(term):
     assert _norm_of(norms, "log_var/kernel") > 0
 
 
+@pytest.mark.parametrize("reaches_z_invariant", [True, False])
+def test_phase2_reconstruction_reaches_z_invariant_only_when_asked(reaches_z_invariant):
+    model = tiny_model(phase1_steps=10, reconstruction_trains_z_invariant=reaches_z_invariant)
+    norms = _gradient_norms(model, "reconstruction_loss", step=10)
+    assert (_norm_of(norms, "z_invariant/") > 0) == reaches_z_invariant
+    assert _norm_of(norms, "mu/kernel") > 0
+    assert _norm_of(norms, "log_var/kernel") > 0
+
+
 def test_phase1_reconstruction_trains_only_the_decoder():
     model = tiny_model(phase1_steps=10)
     norms = _gradient_norms(model, "reconstruction_loss", step=9)
@@ -109,6 +118,20 @@ def test_samples_are_t_independent_reparameterised_draws():
     assert samples.std(axis=0).mean() == pytest.approx(0.3, abs=0.02)
     # Different draws for every t: no sample repeats another.
     assert len(np.unique(samples[:, 0, 0])) == 200
+
+
+def test_synthesized_metric_loss_averages_the_first_samples():
+    model = tiny_model(num_samples=5, synthesized_in_metric=3)
+    captured = []
+    decoder = model.decoder
+    model.decoder = lambda samples: captured.append(samples) or decoder(samples)
+    images, labels = tiny_batch()
+    terms = model.compute_losses(images, labels, 0, training=False)
+    samples = tf.reshape(captured[0], [5, len(images), 8])
+    by_sample = [float(model.metric_loss.fn(samples[t], labels)) for t in range(5)]
+    assert float(terms["synthesized_metric_loss"]) == pytest.approx(np.mean(by_sample[:3]),
+                                                                    rel=1e-5)
+    assert not np.isclose(np.mean(by_sample[:3]), by_sample[0])
 
 
 def test_embed_is_unit_norm_z_invariant():

@@ -31,6 +31,8 @@ class DVMLSettings:
 
     dvml: bool = True
     num_samples: int = 20
+    synthesized_in_metric: int = 1
+    reconstruction_trains_z_invariant: bool = True
     phase1_steps: int = 0
     phase1_lambdas: Tuple[float, ...] = PHASE1_LAMBDAS
     phase2_lambdas: Tuple[float, ...] = PHASE2_LAMBDAS
@@ -154,18 +156,31 @@ class DVMLModel(keras.Model):
         # Reparameterised: gradients reach mu and log_var through every sample.
         variance_samples = mu[tf.newaxis] + tf.exp(0.5 * log_var)[tf.newaxis] * noise
         synthesized = z_invariant[tf.newaxis] + variance_samples  # [T, B, D]
-        # Phase 1: the reconstruction trains the decoder only.
+        # Phase 1: the reconstruction trains the decoder only; phase 2 also the encoder,
+        # or only its variance heads when z_I is kept out of it.
         phase1 = tf.cast(step, tf.int64) < self.settings.phase1_steps
-        decoder_input = tf.where(phase1, tf.stop_gradient(synthesized), synthesized)
+        phase2_input = synthesized
+        if not self.settings.reconstruction_trains_z_invariant:
+            phase2_input = tf.stop_gradient(z_invariant)[tf.newaxis] + variance_samples
+        decoder_input = tf.where(phase1, tf.stop_gradient(synthesized), phase2_input)
         reconstructions = self.decoder(tf.reshape(decoder_input, [-1, dim]))
         reconstructions = tf.reshape(reconstructions, [self.settings.num_samples, batch, -1])
         return {
             "kl_loss": losses.kl_divergence(mu, log_var),
             "reconstruction_loss": losses.reconstruction_loss(features, reconstructions),
-            "synthesized_metric_loss": self.metric_loss.fn(
-                _gather(synthesized[0]), global_labels,
-                self._seed(step, "synthesized_metric_loss")),
+            "synthesized_metric_loss": self._synthesized_metric_loss(synthesized, global_labels,
+                                                                     step),
         }
+
+    def _synthesized_metric_loss(self, synthesized, global_labels, step):
+        """L3: the mean of Lm over the first `synthesized_in_metric` of the T samples, each
+        sample index a batch of its own (one synthesized sample per real image)."""
+        seed = self._seed(step, "synthesized_metric_loss")
+        count = self.settings.synthesized_in_metric
+        return tf.add_n([
+            self.metric_loss.fn(_gather(synthesized[t]), global_labels,
+                                tf.random.experimental.stateless_fold_in(seed, t))
+            for t in range(count)]) / count
 
     def train_step(self, data):
         images, labels = data
