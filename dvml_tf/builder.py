@@ -34,7 +34,7 @@ def _build_model(config):
         dvml=config.dvml,
         num_samples=config.num_samples,
         synthesized_in_metric=config.synthesized_in_metric,
-        reconstruction_trains_z_invariant=config.reconstruction_trains_z_invariant,
+        phase2_reconstruction_trains=config.phase2_reconstruction_trains,
         phase1_steps=config.phase1_steps,
         phase1_lambdas=tuple(config.phase1_lambdas),
         phase2_lambdas=tuple(config.phase2_lambdas),

@@ -39,9 +39,9 @@ flags.DEFINE_integer("num_samples", 20, "T: variance samples drawn per image.")
 flags.DEFINE_integer("synthesized_in_metric", 1,
                      "How many of the T samples per image the synthesized metric loss L3 "
                      "averages over, each as a batch of its own.")
-flags.DEFINE_boolean("reconstruction_trains_z_invariant", True,
-                     "Whether phase 2's reconstruction reaches z_I (the paper); false keeps "
-                     "it to the mu and log sigma^2 heads, the backbone and the decoder.")
+flags.DEFINE_enum("phase2_reconstruction_trains", "everything", ("everything", "variance_heads"),
+                  "What phase 2's reconstruction trains besides the decoder: the backbone and "
+                  "encoder (the paper), or the mu and log sigma^2 heads alone.")
 flags.DEFINE_integer("phase1_steps", -1,
                      "Steps of phase 1 (reconstruction does not reach the encoder); "
                      "-1: half of --train_steps.")
@@ -108,7 +108,7 @@ class RunConfig:
     decoder_hidden: int
     num_samples: int
     synthesized_in_metric: int
-    reconstruction_trains_z_invariant: bool
+    phase2_reconstruction_trains: str
     phase1_steps: int
     phase1_lambdas: tuple
     phase2_lambdas: tuple

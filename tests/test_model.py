@@ -28,11 +28,13 @@ def test_phase2_gradients_reach_mu_and_log_var(term):
     assert _norm_of(norms, "log_var/kernel") > 0
 
 
-@pytest.mark.parametrize("reaches_z_invariant", [True, False])
-def test_phase2_reconstruction_reaches_z_invariant_only_when_asked(reaches_z_invariant):
-    model = tiny_model(phase1_steps=10, reconstruction_trains_z_invariant=reaches_z_invariant)
+@pytest.mark.parametrize("trains", ["everything", "variance_heads"])
+def test_phase2_reconstruction_reaches_backbone_and_z_invariant_only_when_asked(trains):
+    model = tiny_model(phase1_steps=10, phase2_reconstruction_trains=trains)
     norms = _gradient_norms(model, "reconstruction_loss", step=10)
-    assert (_norm_of(norms, "z_invariant/") > 0) == reaches_z_invariant
+    everything = trains == "everything"
+    assert (_norm_of(norms, "z_invariant/") > 0) == everything
+    assert (_norm_of(norms, "block") > 0) == everything  # the backbone
     assert _norm_of(norms, "mu/kernel") > 0
     assert _norm_of(norms, "log_var/kernel") > 0
 

@@ -32,7 +32,9 @@ class DVMLSettings:
     dvml: bool = True
     num_samples: int = 20
     synthesized_in_metric: int = 1
-    reconstruction_trains_z_invariant: bool = True
+    # What phase 2's reconstruction trains besides the decoder: "everything" (the paper)
+    # or "variance_heads" (mu and log sigma^2 only, on held backbone features).
+    phase2_reconstruction_trains: str = "everything"
     phase1_steps: int = 0
     phase1_lambdas: Tuple[float, ...] = PHASE1_LAMBDAS
     phase2_lambdas: Tuple[float, ...] = PHASE2_LAMBDAS
@@ -156,12 +158,14 @@ class DVMLModel(keras.Model):
         # Reparameterised: gradients reach mu and log_var through every sample.
         variance_samples = mu[tf.newaxis] + tf.exp(0.5 * log_var)[tf.newaxis] * noise
         synthesized = z_invariant[tf.newaxis] + variance_samples  # [T, B, D]
-        # Phase 1: the reconstruction trains the decoder only; phase 2 also the encoder,
-        # or only its variance heads when z_I is kept out of it.
+        # Phase 1: the reconstruction trains the decoder only; phase 2 also the encoder
+        # and backbone, or only the variance heads.
         phase1 = tf.cast(step, tf.int64) < self.settings.phase1_steps
         phase2_input = synthesized
-        if not self.settings.reconstruction_trains_z_invariant:
-            phase2_input = tf.stop_gradient(z_invariant)[tf.newaxis] + variance_samples
+        if self.settings.phase2_reconstruction_trains == "variance_heads":
+            _, held_mu, held_log_var = self.encoder(tf.stop_gradient(features))
+            phase2_input = tf.stop_gradient(z_invariant)[tf.newaxis] + (
+                held_mu[tf.newaxis] + tf.exp(0.5 * held_log_var)[tf.newaxis] * noise)
         decoder_input = tf.where(phase1, tf.stop_gradient(synthesized), phase2_input)
         reconstructions = self.decoder(tf.reshape(decoder_input, [-1, dim]))
         reconstructions = tf.reshape(reconstructions, [self.settings.num_samples, batch, -1])
