@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/quality.py report     # table -> docs/RESULTS.md, plot
 
 Methods: triplet, dvml_triplet, npairs, dvml_npairs, margin_dws, dvml_margin_dws; each
-pair shares backbone, image size, steps, batch and seeds and differs only in --dvml.
+pair shares backbone, image size, steps, batch and seeds and differs only in DVML's flags.
 VARIANTS are DVML settings studied against the same baselines; `run` takes them by name,
 `all` does not run them, and `report` tables the ones that have finished runs.
 Each (method, seed) run is one `python -m dvml_tf.main` invocation in
@@ -199,12 +199,11 @@ def report():
             "Zero-shot split: classes 001-098 train (8,054 images), 099-196 test (8,131),\n"
             "(../shared/data/cars196). Trained from scratch on 2 CPU cores: small CNN,\n"
             "48 px crops of 54 px images, batches of 15 classes x 4 images, 1,000 steps.\n"
-            f"DVML: {' '.join(dvml_flags())}\n"
-            "image; \"_paper\" variants: the paper's phase 2 from step 500, one sample.\n"
-            "Values in %, mean ± sample standard deviation\n"
-            f"over seeds. Wall time of all runs below: {hours:.2f} h. `code` is the commit\n"
-            "each run ran (runs from before 64992a2 had randomly initialised mu and\n"
-            "log sigma^2 heads; see the README, \"Does DVML help?\").\n\n"
+            f"DVML: `{' '.join(dvml_flags())}`;\n"
+            "the variants change one or two of these (`_paper`: the paper's schedule, phase 2\n"
+            "from step 500, one synthesized sample per image). Values in %, mean ± sample\n"
+            f"standard deviation over seeds. Wall time of all runs below: {hours:.2f} h.\n"
+            "`code` is the commit each run ran; the README, \"Does DVML help?\", reads them.\n\n"
             f"{text}\n\n"
             "Each run, e.g. DVML+triplet with seed 0:\n\n"
             f"    python {example}\n\n"
