@@ -56,10 +56,15 @@ for _loss, _flags in LOSSES.items():
     METHODS[_loss] = _flags + ["--nodvml"]
     METHODS[f"dvml_{_loss}"] = _flags + dvml_flags()
 # Other DVML settings, each {name: (its baseline, flags)}, compared with that baseline.
-# "_paper": the paper's schedule, phase 2 from step 500, one synthesized sample per image.
-VARIANTS = {f"dvml_{loss}_paper": (loss, flags + dvml_flags(phase1_steps=500,
-                                                            synthesized_in_metric=1))
-            for loss, flags in LOSSES.items()}
+# "_paper": the paper's schedule, phase 2 from step 500, one synthesized sample per image;
+# "_phase2_variance_heads": phase 2 from step 500, its reconstruction training the mu and
+# log sigma^2 heads only.
+VARIANTS = {}
+for _loss, _flags in LOSSES.items():
+    VARIANTS[f"dvml_{_loss}_paper"] = (_loss, _flags + dvml_flags(phase1_steps=500,
+                                                                  synthesized_in_metric=1))
+    VARIANTS[f"dvml_{_loss}_phase2_variance_heads"] = (_loss, _flags + dvml_flags(
+        phase1_steps=500, phase2_reconstruction_trains="variance_heads"))
 _MARGIN_DWS_VARIANTS = {
     "1_sample": dict(synthesized_in_metric=1),
     "20_samples": dict(synthesized_in_metric=20),
@@ -67,9 +72,6 @@ _MARGIN_DWS_VARIANTS = {
     "kl_0.1": dict(phase1_lambdas="0.1,1,0.1,1"),
     # No L3: z_I gets the baseline's gradients only, a control of the runs' reproducibility.
     "no_l3": dict(synthesized_in_metric=1, phase1_lambdas="1,1,0,1"),
-    # Phase 2 from step 500, its reconstruction training the mu and log sigma^2 heads only.
-    "phase2_variance_heads": dict(phase1_steps=500,
-                                  phase2_reconstruction_trains="variance_heads"),
 }
 VARIANTS.update({f"dvml_margin_dws_{name}": ("margin_dws", LOSSES["margin_dws"] + dvml_flags(**c))
                  for name, c in _MARGIN_DWS_VARIANTS.items()})
