@@ -76,8 +76,9 @@ _MARGIN_DWS_VARIANTS = {
 VARIANTS.update({f"dvml_margin_dws_{name}": ("margin_dws", LOSSES["margin_dws"] + dvml_flags(**c))
                  for name, c in _MARGIN_DWS_VARIANTS.items()})
 SEEDS = (0, 1, 2)
-# One budget for every run: 1,000 steps, ~4-5 minutes of training on 2 cores at 48 px
-# (a plain margin_dws run: Recall@1 27.5% after 1,000 steps, 34.6% after 1,500).
+# One budget for every run: 1,000 steps at 48 px, 2.3-3.6 minutes a run on 2 cores,
+# evaluation included (a plain margin_dws run: Recall@1 27.5% after 1,000 steps, 34.6%
+# after 1,500).
 SETTINGS = ["--dataset=folder", "--backbone=small_cnn", "--image_size=48", "--resize_size=54",
             "--random_flip", "--embedding_dim=128", "--classes_per_batch=15",
             "--images_per_class=4", "--learning_rate=1e-3", "--train_steps=1000",
