@@ -6,6 +6,12 @@ CORE = [
     "tensorflow-addons==0.23.0",
     "tensorflow-datasets==4.9.10",
     "tensorflow-metadata==1.17.3",
+    # What the TFDS builders of cub, cars and sop import but TFDS does not declare:
+    # importlib_resources (every builder on TFDS 4.9.10), OpenCV (CUB's masks) and SciPy
+    # (Cars196's .mat annotations).
+    "importlib_resources>=5",
+    "opencv-python-headless>=4.8,<4.12",
+    "scipy>=1.10",
     "protobuf>=4.25,<5",
     "numpy>=1.26,<2",
     "scikit-learn>=1.3",

@@ -13,6 +13,7 @@ from dvml_tf.models.dvml import DVMLSettings, build_dvml_model
 CHECKPOINT_SUBDIR = "checkpoints"
 
 
+
 def image_sizes(config, training=True):
     return ImageSizes(config.resize_size, config.image_size, config.random_flip and training)
 
@@ -64,7 +65,7 @@ def restore_latest(manager):
     if path:
         try:
             manager.checkpoint.restore(path).assert_existing_objects_matched()
-        except AssertionError as error:
+        except (AssertionError, ValueError, KeyError, tf.errors.OpError) as error:
             raise UserError(f"{path} does not match this model (trained with other settings "
                             f"or an older dvml_tf): {str(error).splitlines()[0][:200]}") from None
     return path

@@ -1,5 +1,4 @@
 """What every command line of dvml_tf shares: one-line errors, exit status 2."""
-import os
 import sys
 
 from absl import app, flags
@@ -18,7 +17,6 @@ def parse_flags(argv):
 
 def run_command(main, define_flags=None):
     """Runs an absl `main(argv)`; a bad flag or a UserError ends it with one line and exit 2."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if define_flags:
         define_flags()
 

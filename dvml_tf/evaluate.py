@@ -11,7 +11,7 @@ from absl import flags
 
 from dvml_tf.cli import run_command
 from dvml_tf.errors import UserError
-from dvml_tf.evaluation import evaluate_embeddings
+from dvml_tf.evaluation import check_inputs, evaluate_embeddings
 
 FLAGS = flags.FLAGS
 
@@ -31,9 +31,14 @@ def load_array(flag, path):
     if not path.endswith(".npy") or not os.path.isfile(path):
         raise UserError(f"--{flag}={path}: not an existing .npy file")
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as error:
-        raise UserError(f"--{flag}={path}: cannot read ({error})") from None
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else "empty"
+        raise UserError(f"--{flag}={path}: cannot read a .npy array ({reason})") from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise UserError(f"--{flag}={path}: an .npz archive, not a .npy array")
+    return array
 
 
 def main(argv):
@@ -48,6 +53,11 @@ def main(argv):
     labels = load_array("labels", FLAGS.labels)
     if labels.ndim != 1:
         raise UserError(f"--labels={FLAGS.labels}: expected a 1-D array")
+    try:
+        check_inputs(embeddings, labels, ks)
+    except UserError as error:
+        raise UserError(f"--embeddings={FLAGS.embeddings}, --labels={FLAGS.labels}: "
+                        f"{error}") from None
     metrics = evaluate_embeddings(embeddings, labels, ks, FLAGS.clustering, FLAGS.kmeans_seed)
     print(json.dumps(metrics, sort_keys=True))
 

@@ -14,9 +14,15 @@ QUERY_CHUNK = 4096
 
 
 def l2_normalize(embeddings):
-    embeddings = np.asarray(embeddings, dtype=np.float32)
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return embeddings / np.maximum(norms, 1e-12)
+    """Unit rows in float32. Each row is first divided by its largest magnitude, so that
+    rows of huge finite values (1e30) do not overflow to zero vectors."""
+    embeddings = np.asarray(embeddings)
+    if embeddings.dtype.kind != "f":
+        embeddings = embeddings.astype(np.float32)
+    largest = np.abs(embeddings).max(axis=1, keepdims=True)
+    scaled = (embeddings / np.where(largest > 0, largest, 1)).astype(np.float32)
+    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
+    return scaled / np.maximum(norms, 1e-12)
 
 
 def _search_chunk(index, queries, query_ids, k):
@@ -140,15 +146,26 @@ def kmeans_clusters(embeddings, k, seed=0, iterations=20):
 
 
 def check_inputs(embeddings, labels, ks):
-    """Raises UserError for inputs no metric can be computed on."""
-    if embeddings.ndim != 2:
-        raise UserError(f"embeddings must be a 2-D array, got shape {embeddings.shape}")
+    """Raises UserError for inputs no metric can be computed on, or only a wrong one."""
+    embeddings, labels = np.asarray(embeddings), np.asarray(labels)
+    if embeddings.dtype.kind not in "fiub":
+        raise UserError(f"embeddings must be real numbers, got dtype {embeddings.dtype}")
+    if embeddings.ndim != 2 or embeddings.shape[1] == 0:
+        raise UserError(f"embeddings must be a 2-D array [N, D] with D >= 1, got shape "
+                        f"{embeddings.shape}")
     if len(embeddings) != len(labels):
         raise UserError(f"{len(embeddings)} embeddings but {len(labels)} labels")
     if not np.isfinite(embeddings).all():
         raise UserError("embeddings contain NaN or infinite values")
-    if len(np.unique(labels)) < 2:
+    if labels.dtype.kind not in "biuUSf" or labels.dtype.kind == "f" and not np.isfinite(
+            labels).all():
+        raise UserError(f"labels must be integers or strings without NaN, got dtype "
+                        f"{labels.dtype}" + (" with NaN" if labels.dtype.kind == "f" else ""))
+    _, counts = np.unique(labels, return_counts=True)
+    if len(counts) < 2:
         raise UserError("labels hold a single class; retrieval metrics need at least two")
+    if counts.max() < 2:
+        raise UserError("every label is unique: no query has another item of its class")
     if max(ks) > len(embeddings) - 1:
         raise UserError(f"recall K={max(ks)} exceeds the gallery of {len(embeddings) - 1} items")
 
@@ -156,10 +173,9 @@ def check_inputs(embeddings, labels, ks):
 def evaluate_embeddings(embeddings, labels, recall_ks=(1, 2, 4, 8), clustering=True,
                         kmeans_seed=0):
     """All metrics as a dict of floats in [0, 1], plus num_test_images / num_test_classes."""
-    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     labels = np.asarray(labels).reshape(-1)
     check_inputs(embeddings, labels, recall_ks)
-    embeddings = l2_normalize(embeddings)
+    embeddings = np.ascontiguousarray(l2_normalize(embeddings))
     num_classes = len(np.unique(labels))
     metrics = retrieval_metrics(embeddings, labels, recall_ks)
     if clustering:

@@ -15,8 +15,8 @@ import uuid
 
 import tensorflow as tf
 
+from dvml_tf.data.images import decode_image
 from dvml_tf.data.preprocessing import eval_preprocess
-from dvml_tf.data.splits import decode_image
 from dvml_tf.errors import UserError
 from dvml_tf.models.dvml import invariant_embedding
 

@@ -3,20 +3,21 @@
     python -m dvml_tf.main                          # digits, trains in minutes on a CPU
     python -m dvml_tf.main --flagfile=flags/cub.cfg --data_dir=~/tensorflow_datasets
 """
+import contextlib
 import logging as std_logging
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import logging
 
-from absl import logging  # noqa: E402
-
-from dvml_tf import builder, distribution, options, training  # noqa: E402
-from dvml_tf.callbacks import current_step  # noqa: E402
+from dvml_tf import builder, distribution, options, training
+from dvml_tf.callbacks import current_step
 from dvml_tf.cli import run_command
-from dvml_tf.data.datasets import load_splits  # noqa: E402
-from dvml_tf.errors import UserError  # noqa: E402
-from dvml_tf.export import export_model  # noqa: E402
+from dvml_tf.data.datasets import load_splits
+from dvml_tf.disk import out_of_space_is_user_error
+from dvml_tf.errors import UserError
+from dvml_tf.export import export_model
+from dvml_tf.model_dir_lock import holding_model_dir
 
 
 def _set_up_tensorflow(config):
@@ -31,13 +32,34 @@ def _set_up_tensorflow(config):
 
 
 def run_modes(config):
-    """Runs what --mode asks for; returns the metrics when it evaluated."""
+    """Runs what --mode asks for; returns the metrics when it evaluated.
+
+    Training and evaluation hold --model_dir's lock; a training run checks that the
+    checkpoints there are of the same network before it writes anything.
+    """
     chief = distribution.is_chief()
-    if config.mode in ("train_and_eval", "train"):
-        if chief:
-            options.save_run_config(config)
-    else:
+    training_mode = config.mode in ("train_and_eval", "train")
+    if not training_mode:
         config = options.with_trained_architecture(config)
+    writes_model_dir = chief and config.mode != "export"
+    with (holding_model_dir(config.model_dir) if writes_model_dir
+          else contextlib.nullcontext()):
+        if training_mode and chief:
+            options.check_resumable(config)
+            options.save_run_config(config)
+        return _run_modes(config, chief)
+
+
+def _model_dir_full(config):
+    """A full disk while writing into --model_dir: one line, and no partial files left."""
+    checkpoints = os.path.join(config.model_dir, builder.CHECKPOINT_SUBDIR)
+    return out_of_space_is_user_error(
+        f"--model_dir={config.model_dir}",
+        debris=[os.path.join(checkpoints, "*_temp*"),
+                os.path.join(config.model_dir, "*.json.tmp")])
+
+
+def _run_modes(config, chief):
     strategy = _set_up_tensorflow(config)
     train_split, test_split = load_splits(config.dataset, config.data_dir, config.split_file)
     model = builder.build_model(config, strategy)
@@ -51,7 +73,8 @@ def run_modes(config):
         return evaluations[step]
 
     if config.mode in ("train_and_eval", "train"):
-        training.train(config, model, train_split, evaluate_at, strategy)
+        with _model_dir_full(config):
+            training.train(config, model, train_split, evaluate_at, strategy)
         if not chief:
             return None
     else:
@@ -61,12 +84,14 @@ def run_modes(config):
     step = current_step(model)
     metrics = None
     if config.mode in ("train_and_eval", "eval"):
-        metrics = dict(evaluate_at(step), step=step)
-        training.write_metrics(config.model_dir, metrics)
+        with _model_dir_full(config):
+            metrics = dict(evaluate_at(step), step=step)
+            training.write_metrics(config.model_dir, metrics)
         print(f"metrics at step {step}: " + ", ".join(
             f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
     if config.mode in ("train_and_eval", "export") and config.export_dir:
-        print(f"exported SavedModel to {export_model(model, config, step)}")
+        with out_of_space_is_user_error(f"--export_dir={config.export_dir}"):
+            print(f"exported SavedModel to {export_model(model, config, step)}")
     return metrics
 
 

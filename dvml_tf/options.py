@@ -7,9 +7,11 @@ Flags left unset take the dataset's defaults (DATASET_DEFAULTS), so that a bare
 import dataclasses
 import json
 import os
+import re
 
 from absl import flags
 
+from dvml_tf.builder import CHECKPOINT_SUBDIR
 from dvml_tf.distribution import STRATEGIES
 from dvml_tf.errors import UserError
 from dvml_tf.losses import METRIC_LOSSES
@@ -90,6 +92,8 @@ DATASET_DEFAULTS = {
 ARCHITECTURE_KEYS = ("backbone", "embedding_dim", "decoder_hidden", "image_size", "resize_size",
                      "metric_loss", "dvml")
 RUN_CONFIG_FILE = "run_config.json"
+# A model name is one folder under --export_dir, as TensorFlow Serving names models.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,14 +199,20 @@ def config_from_flags(flag_values=FLAGS):
     if values["split_file"] and not os.path.isfile(values["split_file"]):
         raise UserError(f"--split_file={values['split_file']}: no such file")
     values["model_name"] = values["model_name"] or f"dvml_{values['dataset']}"
+    if not MODEL_NAME.fullmatch(values["model_name"]):
+        raise UserError(f"--model_name={values['model_name']}: use letters, digits, '.', '_' "
+                        "and '-' only, starting with a letter or digit (one folder under "
+                        "--export_dir)")
     return RunConfig(**values)
 
 
 def _check_data_dir(dataset, data_dir):
     if dataset == "folder" and not data_dir:
         raise UserError("--data_dir is required with --dataset=folder (one subfolder per class)")
-    if data_dir and not os.path.isdir(data_dir):
+    if dataset == "folder" and not os.path.isdir(data_dir):
         raise UserError(f"--data_dir={data_dir}: no such directory")
+    if data_dir and os.path.lexists(data_dir) and not os.path.isdir(data_dir):
+        raise UserError(f"--data_dir={data_dir}: is a file, not a directory")
 
 
 def save_run_config(config):
@@ -226,6 +236,20 @@ def load_run_config(model_dir, flag_values=FLAGS):
     values = {name: flag_values[name].default for name in fields}
     values.update({name: value for name, value in saved.items() if name in fields})
     return RunConfig(**values)
+
+
+def check_resumable(config):
+    """Raises UserError, before anything is written, when --model_dir holds checkpoints of
+    a network other than the one `config` asks for."""
+    checkpoints = os.path.join(config.model_dir, CHECKPOINT_SUBDIR, "checkpoint")
+    if not os.path.exists(checkpoints):
+        return
+    trained = load_run_config(config.model_dir)
+    for key in ARCHITECTURE_KEYS:
+        if getattr(trained, key) != getattr(config, key):
+            raise UserError(f"--{key}={getattr(config, key)}: --model_dir={config.model_dir} "
+                            f"holds a run trained with --{key}={getattr(trained, key)}; rerun "
+                            "with its settings or choose another --model_dir")
 
 
 def with_trained_architecture(config):

@@ -7,6 +7,7 @@
 Prints one JSON line per image: {"image": path, "embedding": [...]}.
 """
 import base64
+import functools
 import json
 import urllib.error
 import urllib.request
@@ -38,11 +39,23 @@ def rest_request(encoded_images):
                           for data in encoded_images]}
 
 
-def rest_response_embeddings(body):
-    """Embeddings [N, D] from a TF Serving REST predict response (or its error)."""
-    reply = json.loads(body)
-    if "error" in reply:
-        raise UserError(f"the model server answered: {reply['error']}")
+class ServerRejected(Exception):
+    """The model server answered with an error for the images sent."""
+
+
+def rest_response_embeddings(body, server):
+    """Embeddings [N, D] from a TF Serving REST predict response; ServerRejected for its
+    error, UserError for an answer that is not TF Serving's JSON."""
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        start = body[:60].decode("utf-8", "replace").strip().splitlines()
+        raise UserError(f"--server={server}: the answer is not TensorFlow Serving's JSON "
+                        f"(it starts {start[0] if start else 'empty'!r})") from None
+    if isinstance(reply, dict) and "error" in reply:
+        raise ServerRejected(reply["error"])
+    if not isinstance(reply, dict) or "predictions" not in reply:
+        raise UserError(f"--server={server}: the answer has no predictions")
     return np.asarray(reply["predictions"], dtype=np.float32)
 
 
@@ -52,11 +65,29 @@ def predict_rest(server, model_name, encoded_images, timeout=60):
     request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return rest_response_embeddings(response.read())
+            return rest_response_embeddings(response.read(), server)
     except urllib.error.HTTPError as error:
-        return rest_response_embeddings(error.read())
-    except urllib.error.URLError as error:
-        raise UserError(f"--server={server}: cannot connect ({error.reason})") from None
+        return rest_response_embeddings(error.read(), server)
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise UserError(f"--server={server}: cannot connect ({reason})") from None
+
+
+def predict_each(predict, paths, encoded_images):
+    """(embeddings by path, {path: server's error}): one request for all the images; when
+    the server rejects it, one request per image, so each bad image is named and the
+    others still get their embeddings."""
+    try:
+        return dict(zip(paths, predict(encoded_images))), {}
+    except ServerRejected:
+        pass
+    embedded, rejected = {}, {}
+    for path, data in zip(paths, encoded_images):
+        try:
+            embedded[path] = predict([data])[0]
+        except ServerRejected as error:
+            rejected[path] = str(error)
+    return embedded, rejected
 
 
 def grpc_request(model_name, encoded_images):
@@ -83,6 +114,8 @@ def predict_grpc(server, model_name, encoded_images, timeout=60):
     try:
         response = stub.Predict(grpc_request(model_name, encoded_images), timeout)
     except grpc.RpcError as error:
+        if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            raise ServerRejected(error.details()) from None
         raise UserError(f"--server={server}: {error.code().name}: {error.details()}") from None
     return tf.make_ndarray(response.outputs[OUTPUT_NAME])
 
@@ -100,11 +133,19 @@ def define_flags():
 def main(argv):
     if len(argv) < 2:
         raise UserError("name at least one image file")
-    encoded = read_images(argv[1:])
-    predict = predict_grpc if FLAGS.grpc else predict_rest
-    embeddings = predict(FLAGS.server, FLAGS.model_name, encoded)
-    for path, embedding in zip(argv[1:], embeddings):
-        print(json.dumps({"image": path, "embedding": [round(float(v), 6) for v in embedding]}))
+    paths = argv[1:]
+    encoded = read_images(paths)
+    predict = functools.partial(predict_grpc if FLAGS.grpc else predict_rest, FLAGS.server,
+                                FLAGS.model_name)
+    embedded, rejected = predict_each(predict, paths, encoded)
+    for path in paths:
+        if path in embedded:
+            print(json.dumps({"image": path,
+                              "embedding": [round(float(v), 6) for v in embedded[path]]}))
+    if rejected:
+        first = next(iter(rejected))
+        raise UserError(f"{first}: the model server rejected it ({rejected[first][:160]})"
+                        + (f"; {len(rejected) - 1} more rejected" if len(rejected) > 1 else ""))
 
 
 def run():

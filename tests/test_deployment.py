@@ -167,7 +167,7 @@ def test_index_returns_each_query_image_first(run_dir, gallery, tmp_path):
                             f"--index={index}"], cwd=ROOT, capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-2000:]
     assert f"indexed {len(paths)} images" in build.stdout
-    assert "skipped 1 images that do not decode" in build.stderr
+    assert "skipped 1 files that are not images TensorFlow decodes exactly" in build.stderr
     queries = paths[::4]
     query = subprocess.run([sys.executable, "-m", "dvml_tf.index", "query",
                             f"--index={index}", "--k=3", *queries],
@@ -216,7 +216,7 @@ def test_rest_client_round_trip(run_dir, gallery):
         embeddings = serving_client.predict_rest(url, "dvml_digits", encoded)
         direct = _ServingStandIn.serve(image_bytes=tf.constant(encoded))["embeddings"].numpy()
         np.testing.assert_allclose(embeddings, direct, atol=1e-6)
-        with pytest.raises(serving_client.UserError, match="(?i)image"):
+        with pytest.raises(serving_client.ServerRejected, match="(?i)image"):
             serving_client.predict_rest(url, "dvml_digits", [b"garbage"])
     finally:
         server.shutdown()

@@ -122,8 +122,8 @@ np.save(sys.argv[2], out["embeddings"].numpy())
 
 def test_export_in_new_process_matches_in_memory_model(trained_run, tmp_path):
     from dvml_tf import builder
+    from dvml_tf.data.images import decode_image
     from dvml_tf.data.preprocessing import eval_preprocess
-    from dvml_tf.data.splits import decode_image
     from dvml_tf.options import load_run_config
 
     base, _ = trained_run

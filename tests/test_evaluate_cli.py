@@ -37,6 +37,8 @@ def test_cli_bad_input_is_one_line_error(tmp_path):
     np.save(tmp_path / "l.npy", np.array([0, 1]))
     result = _evaluate(f"--embeddings={tmp_path / 'e.npy'}", f"--labels={tmp_path / 'l.npy'}")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["error: 3 embeddings but 2 labels"]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --embeddings=")
+    assert lines[0].endswith(": 3 embeddings but 2 labels")
     missing = _evaluate("--embeddings=/no/e.npy", f"--labels={tmp_path / 'l.npy'}")
     assert missing.returncode == 2 and "--embeddings=/no/e.npy" in missing.stderr

@@ -1,58 +1,57 @@
 """Images in one subfolder per class: sorted class folders, first half train, rest test."""
-import concurrent.futures
 import logging
 import os
 
 import numpy as np
-from PIL import Image
 
+from dvml_tf.data.images import usable_images
 from dvml_tf.data.splits import PATHS, ImageSplit
 from dvml_tf.errors import UserError
 
-IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
 SHOWN_SKIPPED = 5
 
 
-def looks_like_image(path):
-    """True when the file starts like a JPEG, PNG, GIF or BMP."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError:
-        return False
-    return any(head.startswith(signature) for signature in IMAGE_SIGNATURES)
-
-
-def decodes(path):
-    """True when the file is an image that decodes completely (truncated files do not)."""
-    if not looks_like_image(path):
-        return False
-    try:
-        with Image.open(path) as image:
-            image.load()
-        return True
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return False
-
-
-def usable_images(paths):
-    """The paths that decode, checked in parallel threads (the decoders release the GIL)."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
-        return [path for path, ok in zip(paths, pool.map(decodes, paths, chunksize=64)) if ok]
+def _entries(folder, root_real):
+    """Sorted (name, path) of a folder's entries, leaving out hidden names, names that are
+    not valid UTF-8 (TensorFlow cannot open them) and links that lead outside the data
+    folder; returns them and the paths left out."""
+    kept, left_out = [], []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name.startswith("."):
+            continue
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            left_out.append(path.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+            continue
+        if os.path.commonpath([root_real, os.path.realpath(path)]) != root_real:
+            left_out.append(path)
+            continue
+        kept.append((name, path))
+    return kept, left_out
 
 
 def scan_class_folders(root):
     """{class name: sorted image paths}; skips (and counts) files that do not decode.
 
-    Every image is decoded once here, so that a corrupt or truncated file can never
-    stop training in the middle of an epoch.
+    Every image is decoded here with the decoder training uses, so that a corrupt,
+    truncated or misread file can never stop training in the middle of an epoch.
+    Names that are not UTF-8 and links leading outside `root` are skipped and counted.
     """
-    folders = {}
-    for name in sorted(os.listdir(root)):
-        folder = os.path.join(root, name)
+    root_real = os.path.realpath(root)
+    folders, left_out = {}, []
+    entries, skipped_entries = _entries(root, root_real)
+    left_out += skipped_entries
+    for name, folder in entries:
         if os.path.isdir(folder):
-            folders[name] = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                                   if not f.startswith("."))
+            files, skipped_files = _entries(folder, root_real)
+            folders[name] = [path for _, path in files]
+            left_out += skipped_files
+    if left_out:
+        logging.warning("skipped %d files or folders whose names are not UTF-8 or that link "
+                        "outside %s, e.g. %s", len(left_out), root,
+                        ", ".join(left_out[:SHOWN_SKIPPED]))
     good = set(usable_images([p for paths in folders.values() for p in paths]))
     classes, skipped = {}, []
     for name, paths in folders.items():
@@ -63,8 +62,9 @@ def scan_class_folders(root):
         else:
             logging.warning("ignoring empty class folder %s", os.path.join(root, name))
     if skipped:
-        logging.warning("skipped %d files that are not decodable images, e.g. %s", len(skipped),
-                        ", ".join(skipped[:SHOWN_SKIPPED]))
+        logging.warning("skipped %d files that are not images TensorFlow decodes exactly "
+                        "(corrupt, truncated, 1-bit or palette BMP: convert those to PNG), "
+                        "e.g. %s", len(skipped), ", ".join(skipped[:SHOWN_SKIPPED]))
     return classes
 
 

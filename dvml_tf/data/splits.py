@@ -4,6 +4,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from dvml_tf.data.images import decode_image
+
 # How ImageSplit.images holds the images.
 ARRAY = "array"  # uint8 array [N, H, W, 3] in memory (small datasets)
 PATHS = "paths"  # 1-D array of image file paths
@@ -39,10 +41,3 @@ class ImageSplit:
         if self.kind == PATHS:
             return lambda index: decode_image(tf.io.read_file(tf.gather(table, index)))
         return lambda index: decode_image(tf.gather(table, index))
-
-
-def decode_image(image_bytes):
-    """Encoded JPEG/PNG/GIF/BMP bytes -> uint8 [H, W, 3]; grayscale is replicated, alpha dropped."""
-    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    return image

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from dvml_tf.data.folder import usable_images
+from dvml_tf.data.images import usable_images
 from dvml_tf.data.splits import PATHS, ImageSplit
 from dvml_tf.errors import UserError
 

@@ -14,8 +14,9 @@ from dvml_tf.models.googlenet import googlenet
 
 BACKBONES = ("googlenet", "resnet50", "inception_v3", "mobilenet_v2", "small_cnn")
 
-# Smallest input each keras.applications backbone accepts.
-MIN_IMAGE_SIZE = {"resnet50": 32, "inception_v3": 75, "mobilenet_v2": 32, "googlenet": 32}
+# Smallest input each backbone accepts.
+MIN_IMAGE_SIZE = {"resnet50": 32, "inception_v3": 75, "mobilenet_v2": 32, "googlenet": 32,
+                  "small_cnn": 8}
 
 
 class CaffeNormalization(layers.Layer):
@@ -66,6 +67,16 @@ def _normalization(name):
     return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="symmetric_scaling")
 
 
+def _load_weights_file(features, path):
+    """Loads a Keras weights file into `features`, or raises UserError naming the file."""
+    try:
+        features.load_weights(path)
+    except (OSError, ValueError, KeyError, ImportError, tf.errors.OpError) as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"--backbone_weights={path}: not a weights file of this backbone "
+                        f"({first_line[:160]})") from None
+
+
 def build_backbone(name, image_size, weights="none"):
     """A Model: images [B, S, S, 3] in [0, 255] -> features [B, F].
 
@@ -74,7 +85,7 @@ def build_backbone(name, image_size, weights="none"):
     """
     if name not in BACKBONES:
         raise UserError(f"--backbone={name} is unknown; choose one of {', '.join(BACKBONES)}")
-    if image_size < MIN_IMAGE_SIZE.get(name, 8):
+    if image_size < MIN_IMAGE_SIZE[name]:
         raise UserError(
             f"--image_size={image_size} is too small for --backbone={name} "
             f"(at least {MIN_IMAGE_SIZE[name]})"
@@ -90,7 +101,7 @@ def build_backbone(name, image_size, weights="none"):
             )
         features = googlenet(image_size) if name == "googlenet" else _small_cnn(image_size)
         if is_path:
-            features.load_weights(weights)
+            _load_weights_file(features, weights)
     else:
         features = _keras_application(name, image_size, None if weights == "none" else weights)
     images = keras.Input([image_size, image_size, 3], name="images")
