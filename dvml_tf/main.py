@@ -35,7 +35,8 @@ def run_modes(config):
     """Runs what --mode asks for; returns the metrics when it evaluated.
 
     Training and evaluation hold --model_dir's lock; a training run checks that the
-    checkpoints there are of the same network before it writes anything.
+    checkpoints there are of the same network before it writes anything, and records
+    its settings only once the latest checkpoint has restored.
     """
     chief = distribution.is_chief()
     training_mode = config.mode in ("train_and_eval", "train")
@@ -46,7 +47,6 @@ def run_modes(config):
           else contextlib.nullcontext()):
         if training_mode and chief:
             options.check_resumable(config)
-            options.save_run_config(config)
         return _run_modes(config, chief)
 
 

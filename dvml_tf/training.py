@@ -9,7 +9,7 @@ import tempfile
 
 import tensorflow as tf
 
-from dvml_tf import builder, callbacks, distribution, embeddings, evaluation
+from dvml_tf import builder, callbacks, distribution, embeddings, evaluation, options
 from dvml_tf.data import pipeline, sampling
 from dvml_tf.errors import UserError
 
@@ -61,6 +61,8 @@ def train(config, model, train_split, evaluate_fn=None, strategy=None):
     checkpoint_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="dvml_worker_")
     manager = builder.checkpoint_manager(model, checkpoint_dir, config.keep_checkpoints)
     restored = builder.restore_latest(manager)
+    if chief:
+        options.save_run_config(config)
     start = callbacks.current_step(model)
     if restored:
         logging.info("resumed from %s at step %d", restored, start)
