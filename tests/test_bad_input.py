@@ -195,6 +195,26 @@ def test_second_run_on_a_locked_model_dir_is_refused(tmp_path):
         assert snapshot(model_dir) == before
 
 
+def test_lock_of_another_process_is_refused_and_freed_when_it_is_killed(tmp_path):
+    model_dir = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from dvml_tf.model_dir_lock import holding_model_dir\n"
+         f"with holding_model_dir({str(model_dir)!r}):\n"
+         "    print('held', flush=True)\n    time.sleep(300)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match=f"another run \\(pid {holder.pid}\\)"):
+            with holding_model_dir(str(model_dir)):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: no cleanup runs in the holder
+        holder.wait()
+    with holding_model_dir(str(model_dir)):
+        pass
+
+
 @pytest.mark.parametrize("name", ["../x", "a/b", "..", ".hidden", ""])
 def test_model_name_outside_export_dir_is_refused(name):
     with pytest.raises(UserError, match="--model_name="):
