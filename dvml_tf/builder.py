@@ -5,13 +5,12 @@ import tensorflow as tf
 from tensorflow import keras
 
 from dvml_tf.data.pipeline import ImageSizes
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, first_line
 from dvml_tf.losses import make_metric_loss
 from dvml_tf.models.backbones import build_backbone
 from dvml_tf.models.dvml import DVMLSettings, build_dvml_model
 
 CHECKPOINT_SUBDIR = "checkpoints"
-
 
 
 def image_sizes(config, training=True):
@@ -67,5 +66,5 @@ def restore_latest(manager):
             manager.checkpoint.restore(path).assert_existing_objects_matched()
         except (AssertionError, ValueError, KeyError, tf.errors.OpError) as error:
             raise UserError(f"{path} does not match this model (trained with other settings "
-                            f"or an older dvml_tf): {str(error).splitlines()[0][:200]}") from None
+                            f"or an older dvml_tf): {first_line(error)}") from None
     return path

@@ -4,7 +4,7 @@ import os
 
 import tensorflow as tf
 
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, first_line
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -36,8 +36,7 @@ def make_strategy(name, tpu_address=""):
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, tf.errors.OpError) as error:
-        first_line = (str(error).splitlines() or [type(error).__name__])[0]
-        raise UserError(f"--strategy=tpu: no TPU found ({first_line[:200]})") from None
+        raise UserError(f"--strategy=tpu: no TPU found ({first_line(error)})") from None
     return tf.distribute.TPUStrategy(resolver)
 
 

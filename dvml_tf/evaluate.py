@@ -10,8 +10,8 @@ import numpy as np
 from absl import flags
 
 from dvml_tf.cli import run_command
-from dvml_tf.errors import UserError
-from dvml_tf.evaluation import check_inputs, evaluate_embeddings
+from dvml_tf.errors import UserError, first_line
+from dvml_tf.evaluation import evaluate_embeddings
 
 FLAGS = flags.FLAGS
 
@@ -33,8 +33,8 @@ def load_array(flag, path):
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
-        reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else "empty"
-        raise UserError(f"--{flag}={path}: cannot read a .npy array ({reason})") from None
+        raise UserError(f"--{flag}={path}: cannot read a .npy array "
+                        f"({first_line(error, 160)})") from None
     if not isinstance(array, np.ndarray):
         array.close()
         raise UserError(f"--{flag}={path}: an .npz archive, not a .npy array")
@@ -54,11 +54,11 @@ def main(argv):
     if labels.ndim != 1:
         raise UserError(f"--labels={FLAGS.labels}: expected a 1-D array")
     try:
-        check_inputs(embeddings, labels, ks)
-    except UserError as error:
+        metrics = evaluate_embeddings(embeddings, labels, ks, FLAGS.clustering,
+                                      FLAGS.kmeans_seed)
+    except UserError as error:  # inputs no metric is right for: name the files
         raise UserError(f"--embeddings={FLAGS.embeddings}, --labels={FLAGS.labels}: "
                         f"{error}") from None
-    metrics = evaluate_embeddings(embeddings, labels, ks, FLAGS.clustering, FLAGS.kmeans_seed)
     print(json.dumps(metrics, sort_keys=True))
 
 

@@ -157,10 +157,12 @@ def check_inputs(embeddings, labels, ks):
         raise UserError(f"{len(embeddings)} embeddings but {len(labels)} labels")
     if not np.isfinite(embeddings).all():
         raise UserError("embeddings contain NaN or infinite values")
-    if labels.dtype.kind not in "biuUSf" or labels.dtype.kind == "f" and not np.isfinite(
-            labels).all():
+    if labels.dtype.kind not in "biuUSf":
         raise UserError(f"labels must be integers or strings without NaN, got dtype "
-                        f"{labels.dtype}" + (" with NaN" if labels.dtype.kind == "f" else ""))
+                        f"{labels.dtype}")
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise UserError(f"labels must be integers or strings without NaN, got dtype "
+                        f"{labels.dtype} with NaN")
     _, counts = np.unique(labels, return_counts=True)
     if len(counts) < 2:
         raise UserError("labels hold a single class; retrieval metrics need at least two")

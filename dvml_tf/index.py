@@ -23,7 +23,7 @@ from absl import flags
 
 from dvml_tf.cli import run_command
 from dvml_tf.data.images import usable_images
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, first_line
 
 INDEX_FILE = "index.npz"
 MARKER_FILE = "DVML_INDEX"
@@ -56,8 +56,8 @@ class ExportedEmbedder:
         try:
             self._serve = tf.saved_model.load(self.path).signatures["serving_default"]
         except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise UserError(f"{self.path}: not a dvml_tf export ({first_line[:160]})") from None
+            raise UserError(f"{self.path}: not a dvml_tf export ({first_line(error, 160)})") \
+                from None
 
     def __call__(self, encoded_images):
         return self._serve(image_bytes=self._tf.constant(encoded_images))["embeddings"].numpy()

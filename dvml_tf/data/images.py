@@ -1,6 +1,7 @@
 """Image files: what counts as an image, and the one decoder that training, evaluation and
 export all use, so that an image accepted by a scan always trains."""
 import concurrent.futures
+import io
 import os
 
 import numpy as np
@@ -41,7 +42,7 @@ def decodes_exactly(path):
     try:
         with open(path, "rb") as f:
             data = f.read()
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
             reference = np.asarray(image.convert("RGB")) if data.startswith(BMP_SIGNATURE) else None
         decoded = decode_image(data).numpy()

@@ -15,7 +15,7 @@ import tensorflow_datasets as tfds
 
 from dvml_tf.data.images import usable_images
 from dvml_tf.data.splits import PATHS, ImageSplit
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, first_line
 
 TFDS_NAMES = {"cub": "caltech_birds2011", "cars": "cars196", "sop": "stanford_online_products"}
 LABEL_KEYS = {"cub": "label", "cars": "label", "sop": "class_id"}
@@ -66,9 +66,8 @@ def load_tfds_splits(dataset, data_dir=None):
         try:
             builder.download_and_prepare()
         except Exception as error:  # tfds raises many types for failed downloads
-            first_line = (str(error).splitlines() or [type(error).__name__])[0]
             raise UserError(f"--dataset={dataset}: TFDS could not prepare {builder.name} in "
-                            f"{builder.data_dir} ({first_line[:200]}); see BUILD.md") from None
+                            f"{builder.data_dir} ({first_line(error)}); see BUILD.md") from None
     label_key = LABEL_KEYS[dataset]
     root = os.path.expanduser(data_dir or tfds.core.constants.DATA_DIR)
     if dataset == "sop":

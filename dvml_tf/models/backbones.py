@@ -9,7 +9,7 @@ import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras import layers
 
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, first_line
 from dvml_tf.models.googlenet import googlenet
 
 BACKBONES = ("googlenet", "resnet50", "inception_v3", "mobilenet_v2", "small_cnn")
@@ -52,9 +52,9 @@ def _keras_application(name, image_size, weights):
         return constructor(include_top=False, weights=weights, pooling="avg",
                            input_shape=(image_size, image_size, 3))
     except Exception as error:  # download failures surface as many exception types
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(
-            f"--backbone_weights={weights}: could not load weights for {name} ({first_line}); "
+            f"--backbone_weights={weights}: could not load weights for {name} "
+            f"({first_line(error, limit=None)}); "
             "put the Keras weights file in ~/.keras/models or pass its path"
         ) from None
 
@@ -72,9 +72,8 @@ def _load_weights_file(features, path):
     try:
         features.load_weights(path)
     except (OSError, ValueError, KeyError, ImportError, tf.errors.OpError) as error:
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise UserError(f"--backbone_weights={path}: not a weights file of this backbone "
-                        f"({first_line[:160]})") from None
+                        f"({first_line(error, 160)})") from None
 
 
 def build_backbone(name, image_size, weights="none"):
