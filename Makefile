@@ -18,7 +18,7 @@ $(STAMP): setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m dvml_tf.main --flagfile=flags/digits.cfg --model_dir=runs/digits_demo
+	$(PY) -m dvml_tf.main --model_dir=runs/digits_demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -39,10 +39,11 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "dvml-train=dvml_tf.main:run",
-            "dvml-evaluate=dvml_tf.evaluate:run",
-            "dvml-index=dvml_tf.index:run",
-            "dvml-serving-client=dvml_tf.serving_client:run",
+            "dvml-train=dvml_tf.cli.train:run",
+            "dvml-evaluate=dvml_tf.cli.evaluate:run",
+            "dvml-visualize=dvml_tf.cli.visualize:run",
+            "dvml-index=dvml_tf.cli.index:run",
+            "dvml-serving-client=dvml_tf.cli.serving_client:run",
         ]
     },
 )

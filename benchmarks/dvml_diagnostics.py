@@ -32,21 +32,19 @@ def synthesized_recall_at_1(synthesized, real, labels):
 def diagnose(model_dir, max_images, seed=0):
     import tensorflow as tf
 
-    from dvml_tf import builder, options
     from dvml_tf.data.datasets import load_splits
     from dvml_tf.data.pipeline import eval_dataset
-    from dvml_tf.evaluation import l2_normalize, retrieval_metrics
-    from dvml_tf.visualize import stratified_sample
+    from dvml_tf.evaluation.figures import stratified_sample
+    from dvml_tf.evaluation.metrics import l2_normalize, retrieval_metrics
+    from dvml_tf.training.checkpoints import load_trained_model
 
-    config = options.load_run_config(model_dir)
+    model, config = load_trained_model(model_dir)
     train, _ = load_splits(config.dataset, config.data_dir, config.split_file)
-    model = builder.build_model(config)
-    builder.restore_latest(builder.checkpoint_manager(model, model_dir))
     chosen = stratified_sample(train.labels, max_images, seed)
     subset = type(train)(train.images[chosen], train.labels[chosen], train.kind)
-    heads = tf.function(lambda images: model.encoder(model.backbone(images, training=False)))
+    heads = tf.function(model.encode)
     parts, labels = [], []
-    for images, batch_labels in eval_dataset(subset, builder.image_sizes(config, False), 256):
+    for images, batch_labels in eval_dataset(subset, config.image_sizes(training=False), 256):
         parts.append([t.numpy() for t in heads(images)])
         labels.append(batch_labels.numpy())
     z_invariant, mu, log_var = (np.concatenate(p) for p in zip(*parts))

@@ -4,7 +4,7 @@
         [--naive_images=12000]
 
 1. Synthetic embeddings shaped like SOP's test set (60,502 x 512 float32, 11,316
-   classes of 2 to 12 images) go through `python -m dvml_tf.evaluate` in a child
+   classes of 2 to 12 images) go through `python -m dvml_tf.cli.evaluate` in a child
    process: wall time and the child's peak memory (ru_maxrss).
 2. On `--naive_images` embeddings, the same metrics by a naive NumPy implementation
    (full distance matrix and argsort, O(n^2) pair counting for F1, scikit-learn
@@ -24,7 +24,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from dvml_tf.evaluation import evaluate_embeddings, l2_normalize  # noqa: E402
+from dvml_tf.evaluation.metrics import evaluate_embeddings, l2_normalize  # noqa: E402
 
 
 def synthetic_embeddings(num_images, num_classes, dim=512, seed=0):
@@ -78,7 +78,7 @@ def sop_scale(num_images, num_classes):
         np.save(os.path.join(folder, "l.npy"), labels)
         start = time.perf_counter()
         result = subprocess.run(
-            [sys.executable, "-m", "dvml_tf.evaluate", f"--embeddings={folder}/e.npy",
+            [sys.executable, "-m", "dvml_tf.cli.evaluate", f"--embeddings={folder}/e.npy",
              f"--labels={folder}/l.npy", "--recall_k=1,10,100,1000"],
             capture_output=True, text=True, check=True)
         seconds = time.perf_counter() - start
@@ -95,7 +95,7 @@ def main():
 
     seconds, peak, metrics = sop_scale(args.sop_images, args.sop_classes)
     print(f"SOP scale ({args.sop_images} x 512, {args.sop_classes} classes), "
-          f"python -m dvml_tf.evaluate: {seconds:.1f} s wall, peak memory {peak:.2f} GiB")
+          f"python -m dvml_tf.cli.evaluate: {seconds:.1f} s wall, peak memory {peak:.2f} GiB")
     print("  metrics:", json.dumps({k: round(v, 4) for k, v in metrics.items()}))
 
     n = args.naive_images

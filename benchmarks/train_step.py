@@ -20,27 +20,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def make_config(args, dvml, jit):
-    from dvml_tf import options
+    from dvml_tf.cli.settings import parse_config
 
-    argv = ["bench", "--dataset=digits", f"--backbone={args.backbone}",
-            f"--image_size={args.image_size}", f"--resize_size={args.image_size}",
-            f"--classes_per_batch={args.classes_per_batch}",
-            f"--images_per_class={args.images_per_class}", f"--metric_loss={args.metric_loss}",
-            "--embedding_dim=512", "--num_samples=20", "--train_steps=1000",
-            "--phase1_steps=0", f"--mixed_precision={args.mixed_precision}",
-            "--dvml" if dvml else "--nodvml", "--jit_compile" if jit else "--nojit_compile"]
-    options.FLAGS.unparse_flags()
-    options.FLAGS(argv)
-    return options.config_from_flags()
+    return parse_config([
+        "--dataset=digits", f"--backbone={args.backbone}",
+        f"--image_size={args.image_size}", f"--resize_size={args.image_size}",
+        f"--classes_per_batch={args.classes_per_batch}",
+        f"--images_per_class={args.images_per_class}", f"--metric_loss={args.metric_loss}",
+        "--embedding_dim=512", "--num_samples=20", "--train_steps=1000",
+        "--phase1_steps=0", f"--mixed_precision={args.mixed_precision}",
+        "--dvml" if dvml else "--nodvml", "--jit_compile" if jit else "--nojit_compile"])
 
 
 def images_per_second(args, dvml, jit):
     import tensorflow as tf
 
-    from dvml_tf import builder
+    from dvml_tf.models.build import build_model
 
     config = make_config(args, dvml, jit)
-    model = builder.build_model(config)
+    model = build_model(config)
     batch = args.classes_per_batch * args.images_per_class
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (batch, args.image_size, args.image_size, 3)).astype("f4")

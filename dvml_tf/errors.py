@@ -1,11 +1,53 @@
-"""The one exception type that reaches the user as a one-line message."""
+"""How failures reach the user: UserError, a one-line message and exit status 2; a full
+disk is one of them, and leaves no half-written files behind."""
+import contextlib
+import errno
+import glob
+import os
+import shutil
+from typing import Iterable, Iterator, Optional
+
+OUT_OF_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+# How TensorFlow's C++ file writers report the same errnos (as tf.errors.OpError).
+OUT_OF_SPACE_MESSAGES = ("No space left on device", "Disk quota exceeded", "File too large")
 
 
 class UserError(Exception):
     """Bad input from the user (flag, file, image): printed as one line, exit status 2."""
 
 
-def first_line(error, limit=200):
+def first_line(error: BaseException, limit: Optional[int] = 200) -> str:
     """The first non-empty line of an exception's message (its type's name when it has
     none), at most `limit` characters: the reason quoted in a UserError."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]
+
+
+def is_out_of_space(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno in OUT_OF_SPACE_ERRNOS:
+        return True
+    return any(message in str(error) for message in OUT_OF_SPACE_MESSAGES)
+
+
+def remove_debris(patterns: Iterable[str]) -> None:
+    """Deletes the files and folders matching `patterns`: what a failed write left."""
+    for pattern in patterns:
+        for path in glob.glob(pattern):
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+
+
+@contextlib.contextmanager
+def out_of_space_is_user_error(where: str, debris: Iterable[str] = ()) -> Iterator[None]:
+    """Turns a full disk inside the block into a UserError naming `where`, after removing
+    the `debris` (glob patterns of partial files that only the failed write made)."""
+    try:
+        yield
+    except Exception as error:
+        if not is_out_of_space(error):
+            raise
+        remove_debris(debris)
+        raise UserError(f"{where}: no space left on the device; free some and run again "
+                        "(what was saved before is intact)") from None

@@ -1,23 +1,32 @@
 """Small models and data shared by the tests."""
+import dataclasses
+
 import numpy as np
 from tensorflow import keras
 
-from dvml_tf.losses import make_metric_loss
+from dvml_tf.config import RunConfig
+from dvml_tf.losses.metric import make_metric_loss
 from dvml_tf.models.backbones import build_backbone
+from dvml_tf.models.build import dvml_settings
 from dvml_tf.models.dvml import DVMLSettings, build_dvml_model
+
+
+def settings_of(**changes) -> DVMLSettings:
+    """The model's DVMLSettings of the default RunConfig with `changes` (RunConfig fields)."""
+    return dvml_settings(dataclasses.replace(RunConfig(), **changes))
 
 
 def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, seed=0,
                images_per_class=2, **settings):
-    """A compiled DVML model on 16 px images with a small CNN; `settings` go to
-    DVMLSettings."""
+    """A compiled DVML model on 16 px images with a small CNN; `settings` are RunConfig
+    fields of DVMLSettings."""
     keras.utils.set_random_seed(seed)
     model = build_dvml_model(
         build_backbone("small_cnn", 16),
         embedding_dim=8,
         metric_loss=make_metric_loss(metric_loss, images_per_class=images_per_class),
-        settings=DVMLSettings(dvml=dvml, num_samples=num_samples, phase1_steps=phase1_steps,
-                              **settings),
+        settings=settings_of(dvml=dvml, num_samples=num_samples, phase1_steps=phase1_steps,
+                             seed=seed, **settings),
         decoder_hidden=16,
     )
     optimizer = keras.optimizers.Adam(1e-2)

@@ -1,18 +1,42 @@
-"""load_splits(dataset, data_dir) -> (train, test) ImageSplits with disjoint classes."""
+"""load_splits(dataset, data_dir) -> (train, test) ImageSplits with disjoint classes.
+
+Each loader is imported on use: TFDS is slow to import and the digits do not need it.
+"""
+from typing import Callable, Dict, Optional, Tuple
+
+from dvml_tf.data.splits import ImageSplit
 from dvml_tf.errors import UserError
 
 
-def load_splits(dataset, data_dir=None, split_file=None):
-    if dataset == "digits":
-        from dvml_tf.data.digits import load_digits_splits
+def _digits(data_dir, split_file):
+    from dvml_tf.data.digits import load_digits_splits
 
-        return load_digits_splits()
-    if dataset == "folder":
-        from dvml_tf.data.folder import load_folder_splits
+    return load_digits_splits()
 
-        return load_folder_splits(data_dir, split_file)
-    if dataset in ("cub", "cars", "sop"):
+
+def _folder(data_dir, split_file):
+    from dvml_tf.data.folder import load_folder_splits
+
+    return load_folder_splits(data_dir, split_file)
+
+
+def _tfds(dataset):
+    def load(data_dir, split_file):
         from dvml_tf.data.tfds_datasets import load_tfds_splits
 
         return load_tfds_splits(dataset, data_dir)
-    raise UserError(f"--dataset={dataset} is unknown")
+
+    return load
+
+
+# --dataset's names and their loaders (data_dir, split_file) -> (train, test).
+LOADERS: Dict[str, Callable] = {"digits": _digits, "cub": _tfds("cub"), "cars": _tfds("cars"),
+                                "sop": _tfds("sop"), "folder": _folder}
+DATASETS = tuple(LOADERS)
+
+
+def load_splits(dataset: str, data_dir: Optional[str] = None,
+                split_file: Optional[str] = None) -> Tuple[ImageSplit, ImageSplit]:
+    if dataset not in LOADERS:
+        raise UserError(f"--dataset={dataset} is unknown; choose one of {', '.join(DATASETS)}")
+    return LOADERS[dataset](data_dir, split_file)

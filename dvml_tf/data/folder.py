@@ -1,6 +1,7 @@
 """Images in one subfolder per class: sorted class folders, first half train, rest test."""
 import logging
 import os
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def _entries(folder, root_real):
     return kept, left_out
 
 
-def scan_class_folders(root):
+def scan_class_folders(root: str) -> Dict[str, List[str]]:
     """{class name: sorted image paths}; skips (and counts) files that do not decode.
 
     Every image is decoded here with the decoder training uses, so that a corrupt,
@@ -68,7 +69,7 @@ def scan_class_folders(root):
     return classes
 
 
-def read_split_file(path):
+def read_split_file(path: str) -> Dict[str, str]:
     """{class folder name: "train" | "test"} from lines `NAME,train` or `NAME,test`."""
     roles = {}
     try:
@@ -87,7 +88,8 @@ def read_split_file(path):
     return roles
 
 
-def load_folder_splits(root, split_file=None):
+def load_folder_splits(root: str, split_file: Optional[str] = None
+                       ) -> Tuple[ImageSplit, ImageSplit]:
     """(train, test) ImageSplits: the first half of the sorted classes trains, unless
     `split_file` assigns each class folder to train or test."""
     classes = scan_class_folders(root)

@@ -3,6 +3,7 @@ export all use, so that an image accepted by a scan always trains."""
 import concurrent.futures
 import io
 import os
+from typing import List
 
 import numpy as np
 import tensorflow as tf
@@ -12,7 +13,7 @@ IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a",
 BMP_SIGNATURE = b"BM"
 
 
-def decode_image(image_bytes):
+def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
     """Encoded JPEG/PNG/GIF/BMP bytes -> uint8 [H, W, 3]; grayscale is replicated, alpha
     dropped. The graph decoder of training, evaluation and the exported model."""
     image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
@@ -20,7 +21,7 @@ def decode_image(image_bytes):
     return image
 
 
-def looks_like_image(path):
+def looks_like_image(path: str) -> bool:
     """True when the file starts like a JPEG, PNG, GIF or BMP."""
     try:
         with open(path, "rb") as f:
@@ -30,7 +31,7 @@ def looks_like_image(path):
     return any(head.startswith(signature) for signature in IMAGE_SIGNATURES)
 
 
-def decodes_exactly(path):
+def decodes_exactly(path: str) -> bool:
     """True when `decode_image` reads the file and gets the picture that is in it.
 
     The file must also decode completely with Pillow (TensorFlow may accept some truncated
@@ -51,7 +52,7 @@ def decodes_exactly(path):
     return reference is None or np.array_equal(decoded, reference)
 
 
-def usable_images(paths):
+def usable_images(paths: List[str]) -> List[str]:
     """The paths that decode exactly, checked in parallel threads (decoders release the GIL)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
         return [path for path, ok in zip(paths, pool.map(decodes_exactly, paths, chunksize=64))

@@ -1,22 +1,18 @@
 """tf.data pipelines: class-balanced training batches and ordered evaluation batches."""
-import dataclasses
+from typing import Tuple
 
 import tensorflow as tf
 
 from dvml_tf.data import preprocessing, sampling
+from dvml_tf.data.preprocessing import ImageSizes
+from dvml_tf.data.sampling import ClassTable
+from dvml_tf.data.splits import ImageSplit
 
 
-@dataclasses.dataclass(frozen=True)
-class ImageSizes:
-    """resize_size: the square resize; crop_size: the network's input size."""
-
-    resize_size: int
-    crop_size: int
-    flip: bool = True
-
-
-def train_dataset(split, table, sizes, classes_per_batch, images_per_class, seed, start_batch=0,
-                  num_chunks=1, shard=(1, 0)):
+def train_dataset(split: ImageSplit, table: ClassTable, sizes: ImageSizes,
+                  classes_per_batch: int, images_per_class: int, seed: int,
+                  start_batch: int = 0, num_chunks: int = 1,
+                  shard: Tuple[int, int] = (1, 0)) -> tf.data.Dataset:
     """Infinite dataset of (images [P*K, S, S, 3] float32 in [0, 255], labels [P*K] int32).
 
     Batch numbers start at `start_batch`, so a resumed run continues the same stream.
@@ -61,7 +57,7 @@ def train_dataset(split, table, sizes, classes_per_batch, images_per_class, seed
     )
 
 
-def eval_dataset(split, sizes, batch_size):
+def eval_dataset(split: ImageSplit, sizes: ImageSizes, batch_size: int) -> tf.data.Dataset:
     """Dataset of (images, labels) in split order, centre-cropped."""
     load = split.image_loader()
     labels = tf.constant(split.labels, tf.int32)

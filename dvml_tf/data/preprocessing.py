@@ -2,7 +2,19 @@
 
 Outputs are float32 in [0, 255]; each backbone applies its own normalisation.
 """
+import dataclasses
+
 import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSizes:
+    """resize_size: the square resize; crop_size: the network's input size; flip: random
+    horizontal flips (training only)."""
+
+    resize_size: int
+    crop_size: int
+    flip: bool = True
 
 
 def _resize(image, resize_size):
@@ -10,7 +22,8 @@ def _resize(image, resize_size):
     return tf.image.resize(image, [resize_size, resize_size], antialias=True)
 
 
-def train_preprocess(image, seed, resize_size, crop_size, flip):
+def train_preprocess(image: tf.Tensor, seed: tf.Tensor, resize_size: int, crop_size: int,
+                     flip: bool) -> tf.Tensor:
     """Resize to resize_size, random crop_size crop, optional horizontal flip; stateless in seed."""
     image = _resize(image, resize_size)
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -20,7 +33,7 @@ def train_preprocess(image, seed, resize_size, crop_size, flip):
     return image
 
 
-def eval_preprocess(image, resize_size, crop_size):
+def eval_preprocess(image: tf.Tensor, resize_size: int, crop_size: int) -> tf.Tensor:
     """Resize to resize_size and take the central crop_size square."""
     image = _resize(image, resize_size)
     offset = (resize_size - crop_size) // 2

@@ -20,7 +20,7 @@ class ClassTable:
     classes_below_k: int
 
 
-def build_class_table(labels, images_per_class):
+def build_class_table(labels: np.ndarray, images_per_class: int) -> ClassTable:
     labels = np.asarray(labels)
     class_ids, counts = np.unique(labels, return_counts=True)
     usable = counts >= 2
@@ -37,7 +37,8 @@ def build_class_table(labels, images_per_class):
     )
 
 
-def pk_batch_indices(table, classes_per_batch, images_per_class, seed, batch_number):
+def pk_batch_indices(table: ClassTable, classes_per_batch: int, images_per_class: int,
+                     seed: int, batch_number: tf.Tensor) -> tf.Tensor:
     """Indices [P * K] of batch `batch_number`, grouped class by class."""
     batch_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(batch_number, tf.int64)])
     class_seed, image_seed, fill_seed = tf.unstack(

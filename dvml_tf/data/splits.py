@@ -1,5 +1,6 @@
 """ImageSplit: the images of one split and their labels, wherever the images live."""
 import dataclasses
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -9,7 +10,6 @@ from dvml_tf.data.images import decode_image
 # How ImageSplit.images holds the images.
 ARRAY = "array"  # uint8 array [N, H, W, 3] in memory (small datasets)
 PATHS = "paths"  # 1-D array of image file paths
-ENCODED = "encoded"  # 1-D array of encoded JPEG/PNG bytes
 
 
 @dataclasses.dataclass
@@ -25,19 +25,17 @@ class ImageSplit:
         if len(self.images) != len(self.labels):
             raise ValueError("images and labels differ in length")
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.labels)
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         return len(np.unique(self.labels))
 
-    def image_loader(self):
+    def image_loader(self) -> Callable[[tf.Tensor], tf.Tensor]:
         """A graph function index -> uint8 image [H, W, 3]."""
         if self.kind == ARRAY:
             table = tf.constant(self.images, dtype=tf.uint8)
             return lambda index: tf.gather(table, index)
-        table = tf.constant(self.images.astype(object) if self.kind == ENCODED else self.images)
-        if self.kind == PATHS:
-            return lambda index: decode_image(tf.io.read_file(tf.gather(table, index)))
-        return lambda index: decode_image(tf.gather(table, index))
+        table = tf.constant(self.images)
+        return lambda index: decode_image(tf.io.read_file(tf.gather(table, index)))

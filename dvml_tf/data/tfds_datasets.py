@@ -1,5 +1,7 @@
 """CUB-200-2011, Cars196 and Stanford Online Products through tensorflow-datasets,
-re-split by class as the zero-shot protocol requires (DVML.md).
+re-split by class as the zero-shot protocol requires (Song et al. 2016, as the paper uses
+it): the first half of CUB's and Cars196's classes trains and the rest tests; SOP keeps
+its Ebay_train / Ebay_test.
 
 On first use each TFDS split is streamed once into image files under the TFDS data
 directory (`<data_dir>/dvml_tf_images/<name>/<version>/<split>/`), each image checked to
@@ -9,6 +11,7 @@ corrupt record is skipped and counted instead of stopping an epoch.
 import json
 import logging
 import os
+from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -59,7 +62,8 @@ def _split(paths, labels):
     return ImageSplit(np.array(paths), np.array(labels, dtype=np.int64), PATHS)
 
 
-def load_tfds_splits(dataset, data_dir=None):
+def load_tfds_splits(dataset: str, data_dir: Optional[str] = None
+                     ) -> Tuple[ImageSplit, ImageSplit]:
     """(train, test) ImageSplits of image files with class-disjoint labels."""
     builder = tfds.builder(TFDS_NAMES[dataset], data_dir=data_dir)
     if not builder.is_prepared():

@@ -76,7 +76,7 @@ def _load_weights_file(features, path):
                         f"({first_line(error, 160)})") from None
 
 
-def build_backbone(name, image_size, weights="none"):
+def build_backbone(name: str, image_size: int, weights: str = "none") -> keras.Model:
     """A Model: images [B, S, S, 3] in [0, 255] -> features [B, F].
 
     weights: "none" (random init), "imagenet" (keras.applications only) or a path to a

@@ -54,6 +54,6 @@ def googlenet_features(inputs):
     return layers.GlobalAveragePooling2D(name="pool5")(x)
 
 
-def googlenet(image_size):
+def googlenet(image_size: int) -> keras.Model:
     inputs = keras.Input([image_size, image_size, 3], name="normalized_images")
     return keras.Model(inputs, googlenet_features(inputs), name="googlenet")

@@ -21,7 +21,7 @@ class SoftBound(layers.Layer):
         return {**super().get_config(), "limit": self.limit}
 
 
-def build_encoder(feature_dim, embedding_dim):
+def build_encoder(feature_dim: int, embedding_dim: int) -> keras.Model:
     """features x -> [z_I, mu, log_var], three parallel linear Dense layers."""
     features = keras.Input([feature_dim], name="features", dtype="float32")
     # float32 even under a mixed-precision policy: the losses are computed in float32.
@@ -38,7 +38,7 @@ def build_encoder(feature_dim, embedding_dim):
     return keras.Model(features, [z_invariant, mu, log_var], name="encoder")
 
 
-def build_decoder(embedding_dim, feature_dim, hidden_dim=512):
+def build_decoder(embedding_dim: int, feature_dim: int, hidden_dim: int = 512) -> keras.Model:
     """Synthesized sample z -> reconstructed features: Dense(tanh) then a linear Dense."""
     samples = keras.Input([embedding_dim], name="synthesized")
     hidden = layers.Dense(hidden_dim, activation="tanh", name="decoder_hidden",

@@ -1,0 +1,42 @@
+"""What every command line of dvml_tf shares: its own flags in --help, one-line errors,
+exit status 2."""
+import sys
+from typing import Callable, List, Optional
+
+from absl import app, flags
+
+from dvml_tf.errors import UserError
+
+
+def parse_flags(argv: List[str]) -> List[str]:
+    """absl flags parser that reports a bad flag in one line and exits with status 2."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        sys.stderr.write(f"error: {error}\n")
+        sys.exit(2)
+
+
+def define_command_flags(define_flags: Callable[[], None]) -> None:
+    """Defines a command's flags and makes them the ones its --help lists (absl lists the
+    key flags of the main module, sys.argv[0])."""
+    before = set(flags.FLAGS)
+    define_flags()
+    for name in sorted(set(flags.FLAGS) - before):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+
+
+def run_command(main: Callable[[List[str]], None],
+                define_flags: Optional[Callable[[], None]] = None) -> None:
+    """Runs an absl `main(argv)`; a bad flag or a UserError ends it with one line and exit 2."""
+    if define_flags:
+        define_command_flags(define_flags)
+
+    def guarded_main(argv):
+        try:
+            main(argv)
+        except UserError as error:
+            sys.stderr.write(f"error: {error}\n")
+            sys.exit(2)
+
+    app.run(guarded_main, flags_parser=parse_flags)

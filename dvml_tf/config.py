@@ -1,0 +1,227 @@
+"""RunConfig: every setting of a run, its default and its validation, in one place.
+
+No absl here: the command line (dvml_tf.cli.train) makes one flag per field, with the
+field's default and help, and passes the flags the user set to `resolve_config`.
+
+Defaults are the paper's settings (Lin et al. 2018, Sec. 3.5 and 4.1: GoogLeNet at 224 px,
+512-d embeddings, T = 20, Adam at 1e-4). A dataset may change a few of them
+(DATASET_DEFAULTS): the bundled digits train a small CNN in minutes on a CPU, and
+Stanford Online Products reports Recall@1, 10, 100, 1000. What the user sets wins.
+"""
+import dataclasses
+import json
+import os
+import re
+import typing
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from dvml_tf.data.datasets import DATASETS
+from dvml_tf.data.preprocessing import ImageSizes
+from dvml_tf.errors import UserError
+from dvml_tf.losses.metric import METRIC_LOSSES
+from dvml_tf.models.backbones import BACKBONES
+from dvml_tf.training.distribution import STRATEGIES
+
+MODES = ("train_and_eval", "train", "eval", "export")
+# The paper's (l1, l2, l3, l4) weights of KL, reconstruction, synthesized and real metric
+# loss in its two phases (Sec. 3.5).
+PHASE1_LAMBDAS = (1.0, 1.0, 0.1, 1.0)
+PHASE2_LAMBDAS = (0.8, 1.0, 0.2, 0.8)
+# A model name is one folder under --export_dir, as TensorFlow Serving names models.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _setting(default: Any, help: str, choices: Optional[Tuple[str, ...]] = None) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """A run's settings. Build one with `resolve_config`, which validates it."""
+
+    dataset: str = _setting("digits", "Dataset to train and evaluate on.", DATASETS)
+    data_dir: Optional[str] = _setting(
+        None, "TFDS data dir (cub, cars, sop) or image root (folder).")
+    split_file: Optional[str] = _setting(
+        None, "--dataset=folder: lines NAME,train or NAME,test assigning class folders "
+        "(default: the first half of the sorted folders trains).")
+    model_dir: str = _setting("runs/dvml", "Checkpoints, TensorBoard logs and metrics.json.")
+    mode: str = _setting("train_and_eval",
+                         "train_and_eval trains, evaluates and exports; or one of them alone.",
+                         MODES)
+    train_steps: int = _setting(20000, "Total optimizer steps (a resumed run counts on).")
+    metric_loss: str = _setting("triplet_semihard", "The metric loss Lm.", METRIC_LOSSES)
+    dvml: bool = _setting(True, "False trains the plain metric-learning baseline.")
+    backbone: str = _setting("googlenet", "Feature extractor.", BACKBONES)
+    backbone_weights: str = _setting("none", "none, imagenet, or a Keras weights file.")
+    embedding_dim: int = _setting(512, "Size of z_I, mu and log sigma^2.")
+    decoder_hidden: int = _setting(512, "Hidden units of the decoder.")
+    num_samples: int = _setting(20, "T: variance samples drawn per image.")
+    synthesized_in_metric: int = _setting(
+        1, "How many of the T samples per image the synthesized metric loss L3 averages "
+        "over, each as a batch of its own.")
+    phase2_reconstruction_trains: str = _setting(
+        "everything", "What phase 2's reconstruction trains besides the decoder: the "
+        "backbone and encoder (the paper), or the mu and log sigma^2 heads alone.",
+        ("everything", "variance_heads"))
+    phase1_steps: int = _setting(
+        -1, "Steps of phase 1 (reconstruction does not reach the encoder); -1: half of "
+        "--train_steps.")
+    phase1_lambdas: Tuple[float, ...] = _setting(PHASE1_LAMBDAS, "l1..l4 in phase 1.")
+    phase2_lambdas: Tuple[float, ...] = _setting(PHASE2_LAMBDAS, "l1..l4 in phase 2.")
+    margin: Optional[float] = _setting(
+        None, "Metric-loss margin; default depends on --metric_loss.")
+    npairs_l2_reg: float = _setting(0.002, "L2 penalty on embeddings in the N-pair loss.")
+    learning_rate: float = _setting(1e-4, "Adam learning rate.")
+    classes_per_batch: int = _setting(30, "P: classes in each training batch.")
+    images_per_class: int = _setting(4, "K: images of each class in a batch.")
+    image_size: int = _setting(224, "Network input size (crop size).")
+    resize_size: int = _setting(256, "Images are resized to this square before cropping.")
+    random_flip: bool = _setting(True, "Random horizontal flips in training.")
+    recall_k: Tuple[int, ...] = _setting((1, 2, 4, 8), "K values of Recall@K.")
+    eval_batch_size: int = _setting(128, "Batch size when embedding the test set.")
+    eval_every: int = _setting(0, "Evaluate every N steps during training (0: at the end).")
+    checkpoint_every: int = _setting(500, "Save a checkpoint every N steps.")
+    keep_checkpoints: int = _setting(5, "How many recent checkpoints to keep.")
+    summary_every: int = _setting(50, "Write TensorBoard training scalars every N steps.")
+    max_consecutive_skipped: int = _setting(
+        20, "Stop after this many consecutive steps with a non-finite loss or gradient.")
+    kmeans_seed: int = _setting(0, "Seed of the k-means behind NMI and F1.")
+    export_dir: str = _setting("saved_models", "Export root (TF Serving layout).")
+    model_name: Optional[str] = _setting(
+        None, "Name under --export_dir; default dvml_<dataset>.")
+    seed: int = _setting(0, "Seed of initialisation, batches, augmentation and sampling.")
+    strategy: str = _setting("default", "tf.distribute strategy.", STRATEGIES)
+    tpu: str = _setting("", "TPU name or address for --strategy=tpu.")
+    cpu_devices: int = _setting(
+        1, "Split the CPU into this many logical devices (mirrored training on a CPU-only "
+        "machine).")
+    mixed_precision: str = _setting(
+        "none", "Keras mixed-precision policy; losses stay in float32.",
+        ("none", "mixed_float16", "mixed_bfloat16"))
+    jit_compile: bool = _setting(False, "XLA-compile the train step.")
+    deterministic: bool = _setting(
+        False, "Deterministic TensorFlow ops: a resumed run then matches an uninterrupted "
+        "one exactly.")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    def image_sizes(self, training: bool) -> ImageSizes:
+        """Preprocessing sizes; random flips only when training (and --random_flip)."""
+        return ImageSizes(self.resize_size, self.image_size, self.random_flip and training)
+
+
+# Values a dataset gives the settings the user did not set.
+DATASET_DEFAULTS: Dict[str, Dict[str, Any]] = {
+    "digits": dict(backbone="small_cnn", image_size=32, resize_size=36, random_flip=False,
+                   classes_per_batch=5, images_per_class=16, train_steps=800,
+                   embedding_dim=128, checkpoint_every=200, eval_batch_size=256,
+                   learning_rate=1e-3),
+    "sop": dict(recall_k=(1, 10, 100, 1000)),
+}
+# Settings that shape the network: eval and export read them from the trained run.
+ARCHITECTURE_KEYS = ("backbone", "embedding_dim", "decoder_hidden", "image_size", "resize_size",
+                     "metric_loss", "dvml")
+SETTINGS = tuple(field.name for field in dataclasses.fields(RunConfig))
+SETTING_TYPES = typing.get_type_hints(RunConfig)
+
+
+def resolve_config(settings: Mapping[str, Any]) -> RunConfig:
+    """The RunConfig of the settings a user chose (the rest take their defaults), validated.
+
+    Raises UserError naming the first bad setting as its flag.
+    """
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise UserError(f"--{unknown[0]}: no such setting")
+    dataset = settings.get("dataset", RunConfig.dataset)
+    if dataset not in DATASETS:
+        raise UserError(f"--dataset={dataset} is unknown; choose one of {', '.join(DATASETS)}")
+    values = {**DATASET_DEFAULTS.get(dataset, {}), **settings}
+    for name, cast, count in (("phase1_lambdas", float, 4), ("phase2_lambdas", float, 4),
+                              ("recall_k", int, None)):
+        if name in values:
+            values[name] = parse_numbers(name, values[name], cast, count)
+    config = RunConfig(**values)
+    if config.phase1_steps < 0:
+        config = dataclasses.replace(config, phase1_steps=config.train_steps // 2)
+    if config.model_name is None:
+        config = dataclasses.replace(config, model_name=f"dvml_{config.dataset}")
+    validate(config)
+    _check_paths(config)
+    return config
+
+
+def parse_numbers(name: str, given: Any, cast: type, count: Optional[int] = None) -> tuple:
+    """The numbers of a list setting (strings from a flag, or numbers) as a tuple."""
+    try:
+        parsed = tuple(cast(v) for v in given)
+    except (TypeError, ValueError):
+        shown = ",".join(map(str, given)) if isinstance(given, (list, tuple)) else given
+        raise UserError(f"--{name}={shown}: expected numbers") from None
+    if count is not None and len(parsed) != count:
+        raise UserError(f"--{name}: expected {count} values, got {len(parsed)}")
+    return parsed
+
+
+def validate(config: RunConfig) -> None:
+    """Raises UserError for settings no run can use; touches no file."""
+    for name, choices in ((f.name, f.metadata["choices"]) for f in dataclasses.fields(config)):
+        if choices and getattr(config, name) not in choices:
+            raise UserError(f"--{name}={getattr(config, name)} is unknown; choose one of "
+                            f"{', '.join(choices)}")
+    for name in ("train_steps", "embedding_dim", "decoder_hidden", "num_samples",
+                 "learning_rate", "image_size", "resize_size", "eval_batch_size",
+                 "checkpoint_every", "keep_checkpoints", "summary_every",
+                 "max_consecutive_skipped", "cpu_devices"):
+        if getattr(config, name) <= 0:
+            raise UserError(f"--{name}={getattr(config, name)} must be positive")
+    if config.classes_per_batch < 2:
+        raise UserError(f"--classes_per_batch={config.classes_per_batch}: P x K batches need "
+                        "at least 2 classes")
+    if config.images_per_class < 2:
+        raise UserError(f"--images_per_class={config.images_per_class}: P x K batches need "
+                        "at least 2 images per class")
+    if config.image_size > config.resize_size:
+        raise UserError(f"--image_size={config.image_size} exceeds "
+                        f"--resize_size={config.resize_size}")
+    if not 1 <= config.synthesized_in_metric <= config.num_samples:
+        raise UserError(f"--synthesized_in_metric={config.synthesized_in_metric} must be "
+                        f"between 1 and --num_samples={config.num_samples}")
+    if config.eval_every < 0:
+        raise UserError(f"--eval_every={config.eval_every} must be 0 or positive")
+    check_recall_k(config.recall_k)
+    if config.split_file and config.dataset != "folder":
+        raise UserError("--split_file applies to --dataset=folder only")
+    if config.dataset == "folder" and not config.data_dir:
+        raise UserError("--data_dir is required with --dataset=folder (one subfolder per class)")
+    if not MODEL_NAME.fullmatch(config.model_name or ""):
+        raise UserError(f"--model_name={config.model_name}: use letters, digits, '.', '_' "
+                        "and '-' only, starting with a letter or digit (one folder under "
+                        "--export_dir)")
+
+
+def check_recall_k(ks: Tuple[int, ...]) -> None:
+    if not ks or min(ks) < 1:
+        raise UserError("--recall_k: values must be positive integers")
+
+
+def _check_paths(config: RunConfig) -> None:
+    """The files and folders the settings name exist (a TFDS --data_dir may be new)."""
+    data_dir = config.data_dir
+    if config.dataset == "folder" and not os.path.isdir(data_dir):
+        raise UserError(f"--data_dir={data_dir}: no such directory")
+    if data_dir and os.path.lexists(data_dir) and not os.path.isdir(data_dir):
+        raise UserError(f"--data_dir={data_dir}: is a file, not a directory")
+    if config.split_file and not os.path.isfile(config.split_file):
+        raise UserError(f"--split_file={config.split_file}: no such file")
+
+
+def config_from_saved(saved: Mapping[str, Any]) -> RunConfig:
+    """The RunConfig a run saved; settings it predates take their defaults."""
+    values = {name: value for name, value in saved.items() if name in SETTINGS}
+    for name in ("phase1_lambdas", "phase2_lambdas", "recall_k"):
+        if name in values:
+            values[name] = tuple(values[name])
+    return RunConfig(**values)

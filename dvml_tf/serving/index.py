@@ -1,0 +1,185 @@
+"""A retrieval index over an exported model: embed a gallery folder, then query it
+(the command line: dvml_tf/cli/index.py).
+
+`build_index` embeds every image under --images (recursively) with the export's
+serving_default signature and stores an exact faiss index with the image paths in
+--index: a folder it creates (or an empty one), marked as its own; it refuses any other
+folder, so it never deletes or overwrites a user's files, and replaces its index file
+atomically.
+`query_index` gives, per query image, its k nearest gallery images and their Euclidean
+distances (embeddings are unit vectors).
+"""
+import logging
+import os
+import uuid
+from typing import List, Tuple
+
+import faiss
+import numpy as np
+import tensorflow as tf
+
+from dvml_tf.data.images import usable_images
+from dvml_tf.errors import UserError, first_line
+from dvml_tf.serving.export import versions
+
+INDEX_FILE = "index.npz"
+MARKER_FILE = "DVML_INDEX"
+MARKER_TEXT = ("A dvml_tf retrieval index: `python -m dvml_tf.index build` replaces the "
+               f"{INDEX_FILE} in this folder, and writes into no folder without this file.\n")
+
+
+def resolve_export(path: str) -> str:
+    """A SavedModel folder: `path` itself, or its newest integer version that holds one."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    complete = [v for v in versions(path)
+                if os.path.isfile(os.path.join(path, str(v), "saved_model.pb"))]
+    if not complete:
+        raise UserError(f"--export={path}: neither a SavedModel nor a folder of versions "
+                        "holding one")
+    return os.path.join(path, str(complete[-1]))
+
+
+class ExportedEmbedder:
+    """Embeds encoded images with an export's serving_default signature."""
+
+    def __init__(self, export_path: str):
+        self.path = resolve_export(export_path)
+        try:
+            self._serve = tf.saved_model.load(self.path).signatures["serving_default"]
+        except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
+            raise UserError(f"{self.path}: not a dvml_tf export ({first_line(error, 160)})") \
+                from None
+
+    def __call__(self, encoded_images: List[bytes]) -> np.ndarray:
+        return self._serve(image_bytes=tf.constant(encoded_images))["embeddings"].numpy()
+
+    def embed_files(self, paths: List[str], batch_size: int = 32
+                    ) -> Tuple[np.ndarray, List[str]]:
+        """(embeddings, kept paths); files that cannot be read or decoded are skipped and
+        counted."""
+        kept, chunks, skipped = [], [], []
+        for start in range(0, len(paths), batch_size):
+            batch, encoded = [], []
+            for path in paths[start:start + batch_size]:
+                try:
+                    with open(path, "rb") as f:
+                        encoded.append(f.read())
+                    batch.append(path)
+                except OSError:
+                    skipped.append(path)
+            if not batch:
+                continue
+            try:
+                chunks.append(self(encoded))
+                kept.extend(batch)
+            except tf.errors.InvalidArgumentError:
+                for path, data in zip(batch, encoded):  # find the culprit(s)
+                    try:
+                        chunks.append(self([data]))
+                        kept.append(path)
+                    except tf.errors.InvalidArgumentError:
+                        skipped.append(path)
+        if skipped:
+            logging.warning("skipped %d images that cannot be read or decoded, e.g. %s",
+                            len(skipped), ", ".join(skipped[:5]))
+        return (np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)), kept
+
+
+def gallery_files(root: str) -> List[str]:
+    if not os.path.isdir(root):
+        raise UserError(f"--images={root}: no such directory")
+    paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(root)
+                   for name in names)
+    images = usable_images(paths)
+    if len(images) < len(paths):
+        logging.warning("skipped %d files that are not images TensorFlow decodes exactly",
+                        len(paths) - len(images))
+    if not images:
+        raise UserError(f"--images={root}: no images found")
+    return images
+
+
+def check_index_folder(index_dir: str) -> None:
+    """Refuses an --index that is a file or a folder of someone else's: the index writes
+    only into a new or empty folder, or one holding its marker, so no user file is lost."""
+    if os.path.lexists(index_dir) and not os.path.isdir(index_dir):
+        raise UserError(f"--index={index_dir}: is a file, not an index folder")
+    if (os.path.isdir(index_dir) and os.listdir(index_dir)
+            and not os.path.isfile(os.path.join(index_dir, MARKER_FILE))):
+        raise UserError(f"--index={index_dir}: a folder that is not a dvml_tf index "
+                        f"(no {MARKER_FILE} file); name a new folder")
+
+
+def claim_index_folder(index_dir: str) -> None:
+    """Creates the checked index folder if needed and marks it as the index's own."""
+    try:
+        os.makedirs(index_dir, exist_ok=True)
+        marker = os.path.join(index_dir, MARKER_FILE)
+        if not os.path.isfile(marker):
+            with open(marker, "w") as f:
+                f.write(MARKER_TEXT)
+    except OSError as error:
+        raise UserError(f"--index={index_dir}: cannot create ({error.strerror})") from None
+
+
+def write_index_file(index_dir: str, index: faiss.Index, paths: List[str],
+                     export_path: str) -> None:
+    """Writes the index, its image paths and its export as one file, replaced atomically."""
+    target = os.path.join(index_dir, INDEX_FILE)
+    staging = f"{target}.{uuid.uuid4().hex}.partial"
+    try:
+        with open(staging, "wb") as f:
+            np.savez(f, faiss_index=faiss.serialize_index(index),
+                     paths=np.array([os.path.abspath(p) for p in paths]),
+                     export=np.array(os.path.abspath(export_path)))
+        os.replace(staging, target)
+    except OSError as error:
+        raise UserError(f"--index={index_dir}: cannot write the index ({error.strerror}); "
+                        "the previous index is unchanged") from None
+    finally:
+        if os.path.exists(staging):
+            os.remove(staging)
+
+
+def build_index(export_path: str, image_root: str, index_dir: str, batch_size: int = 32) -> int:
+    """Embeds the gallery and writes the index into its own folder; returns its size."""
+    check_index_folder(index_dir)
+    images = gallery_files(image_root)
+    embedder = ExportedEmbedder(export_path)
+    embeddings, paths = embedder.embed_files(images, batch_size)
+    if not paths:
+        raise UserError(f"--images={image_root}: no image could be decoded")
+    claim_index_folder(index_dir)
+    index = faiss.IndexFlatL2(embeddings.shape[1])
+    index.add(np.ascontiguousarray(embeddings, dtype=np.float32))
+    write_index_file(index_dir, index, paths, embedder.path)
+    return len(paths)
+
+
+def read_index(index_dir: str) -> Tuple[faiss.Index, List[str], str]:
+    """(faiss index, gallery paths, export path) of a built index."""
+    try:
+        with np.load(os.path.join(index_dir, INDEX_FILE), allow_pickle=False) as stored:
+            index = faiss.deserialize_index(stored["faiss_index"])
+            return index, [str(p) for p in stored["paths"]], str(stored["export"])
+    except (OSError, ValueError, KeyError, RuntimeError):
+        raise UserError(f"--index={index_dir}: no index there; run `build` first") from None
+
+
+def query_index(index_dir: str, query_paths: List[str], k: int) -> List[dict]:
+    """[{"query": path, "neighbors": [{"image": path, "distance": d}, ...]}, ...]."""
+    index, gallery, export_path = read_index(index_dir)
+    for path in query_paths:
+        if not os.path.isfile(path):
+            raise UserError(f"{path}: no such query image")
+    embedder = ExportedEmbedder(export_path)
+    embeddings, kept = embedder.embed_files(list(query_paths))
+    if len(kept) < len(query_paths):
+        bad = sorted(set(query_paths) - set(kept))
+        raise UserError(f"{bad[0]}: cannot decode the query image")
+    distances, neighbors = index.search(embeddings, min(k, index.ntotal))
+    return [{"query": path,
+             "neighbors": [{"image": gallery[j], "distance": float(np.sqrt(max(d, 0)))}
+                           for d, j in zip(row_d, row_n)]}
+            for path, row_d, row_n in zip(query_paths, distances, neighbors)]

@@ -1,0 +1,95 @@
+"""A run's model folder: its checkpoints, the run config saved beside them, and loading a
+trained run back (`load_trained_model`)."""
+import dataclasses
+import json
+import os
+from typing import Optional, Tuple
+
+import tensorflow as tf
+
+from dvml_tf.config import ARCHITECTURE_KEYS, RunConfig, config_from_saved
+from dvml_tf.errors import UserError, first_line
+from dvml_tf.models.build import build_model
+from dvml_tf.models.dvml import DVMLModel
+
+CHECKPOINT_SUBDIR = "checkpoints"
+RUN_CONFIG_FILE = "run_config.json"
+
+
+def checkpoint_manager(model: DVMLModel, model_dir: str,
+                       keep: int = RunConfig.keep_checkpoints) -> tf.train.CheckpointManager:
+    """Checkpoints in <model_dir>/checkpoints; written atomically, the newest `keep` kept."""
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    return tf.train.CheckpointManager(
+        checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR), max_to_keep=keep)
+
+
+def restore_latest(manager: tf.train.CheckpointManager) -> Optional[str]:
+    """Restores the newest checkpoint, if any; returns its path or None."""
+    path = manager.latest_checkpoint
+    if path:
+        try:
+            manager.checkpoint.restore(path).assert_existing_objects_matched()
+        except (AssertionError, ValueError, KeyError, tf.errors.OpError) as error:
+            raise UserError(f"{path} does not match this model (trained with other settings "
+                            f"or an older dvml_tf): {first_line(error)}") from None
+    return path
+
+
+def current_step(model: DVMLModel) -> int:
+    """The optimizer steps the model has taken: its training step."""
+    return int(model.optimizer.iterations.numpy())
+
+
+def save_run_config(config: RunConfig) -> None:
+    """Writes the run's settings beside its checkpoints (atomically)."""
+    os.makedirs(config.model_dir, exist_ok=True)
+    path = os.path.join(config.model_dir, RUN_CONFIG_FILE)
+    with open(path + ".tmp", "w") as f:
+        f.write(config.to_json())
+    os.replace(path + ".tmp", path)
+
+
+def load_run_config(model_dir: str) -> RunConfig:
+    """The RunConfig saved by a training run; settings it predates take their defaults."""
+    path = os.path.join(model_dir, RUN_CONFIG_FILE)
+    if not os.path.exists(path):
+        raise UserError(f"--model_dir={model_dir}: no trained run found ({RUN_CONFIG_FILE} "
+                        "is missing); train first")
+    with open(path) as f:
+        return config_from_saved(json.load(f))
+
+
+def check_resumable(config: RunConfig) -> None:
+    """Raises UserError, before anything is written, when --model_dir holds checkpoints of
+    a network other than the one `config` asks for."""
+    if not os.path.exists(os.path.join(config.model_dir, CHECKPOINT_SUBDIR, "checkpoint")):
+        return
+    trained = load_run_config(config.model_dir)
+    for key in ARCHITECTURE_KEYS:
+        if getattr(trained, key) != getattr(config, key):
+            raise UserError(f"--{key}={getattr(config, key)}: --model_dir={config.model_dir} "
+                            f"holds a run trained with --{key}={getattr(trained, key)}; rerun "
+                            "with its settings or choose another --model_dir")
+
+
+def load_trained_model(model_dir: str, config: Optional[RunConfig] = None,
+                       strategy: Optional[tf.distribute.Strategy] = None
+                       ) -> Tuple[DVMLModel, RunConfig]:
+    """(model restored from the newest checkpoint in `model_dir`, the run's config).
+
+    `config` defaults to the run's saved settings; one passed in keeps its own settings
+    but takes the network's from the trained run.
+    """
+    trained = load_run_config(model_dir)
+    if config is not None:
+        trained = config_with_architecture(config, trained)
+    model = build_model(trained, strategy)
+    if not restore_latest(checkpoint_manager(model, model_dir)):
+        raise UserError(f"--model_dir={model_dir}: no checkpoint to load; train first")
+    return model, trained
+
+
+def config_with_architecture(config: RunConfig, trained: RunConfig) -> RunConfig:
+    """`config` with the network settings of the `trained` run."""
+    return dataclasses.replace(config, **{key: getattr(trained, key) for key in ARCHITECTURE_KEYS})

@@ -1,0 +1,106 @@
+"""The fit loop: resume from the latest checkpoint and train to --train_steps."""
+import logging
+import math
+import os
+import sys
+import tempfile
+from typing import Callable, Optional
+
+import tensorflow as tf
+
+from dvml_tf.config import RunConfig
+from dvml_tf.data import pipeline, sampling
+from dvml_tf.data.splits import ImageSplit
+from dvml_tf.errors import UserError
+from dvml_tf.models.dvml import DVMLModel
+from dvml_tf.training import callbacks, distribution
+from dvml_tf.training.checkpoints import (
+    checkpoint_manager,
+    current_step,
+    restore_latest,
+    save_run_config,
+)
+
+# Training images whose sigma TensorBoard's histogram shows.
+PROBE_BATCH = 32
+
+
+def check_batches_possible(config: RunConfig, train_split: ImageSplit) -> sampling.ClassTable:
+    """Raises UserError when the training split cannot form P x K batches."""
+    table = sampling.build_class_table(train_split.labels, config.images_per_class)
+    usable = len(table.class_ids)
+    if table.dropped_classes:
+        logging.warning("skipped %d training classes with a single image", table.dropped_classes)
+    if table.classes_below_k:
+        logging.info("%d training classes have fewer than K=%d images; their batches repeat "
+                     "images", table.classes_below_k, config.images_per_class)
+    if usable < config.classes_per_batch:
+        raise UserError(f"--classes_per_batch={config.classes_per_batch} exceeds the "
+                        f"{usable} training classes with at least two images")
+    return table
+
+
+def _train_dataset(config, split, table, strategy, start):
+    sizes = config.image_sizes(training=True)
+    args = (split, table, sizes, config.classes_per_batch, config.images_per_class, config.seed)
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return pipeline.train_dataset(*args, start_batch=start)
+    if config.classes_per_batch % replicas:
+        raise UserError(f"--classes_per_batch={config.classes_per_batch} must divide evenly "
+                        f"among the {replicas} replicas")
+
+    def dataset_fn(context):
+        shard = (context.num_input_pipelines, context.input_pipeline_id)
+        return pipeline.train_dataset(*args, start_batch=start, num_chunks=replicas, shard=shard)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
+          evaluate_fn: Optional[Callable[[int], dict]] = None,
+          strategy: Optional[tf.distribute.Strategy] = None) -> None:
+    """Trains `model` until its optimizer has taken config.train_steps steps.
+
+    Only the chief writes to --model_dir; other workers checkpoint to a scratch folder
+    (saving is collective under multi-worker training).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    table = check_batches_possible(config, train_split)
+    chief = distribution.is_chief()
+    checkpoint_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="dvml_worker_")
+    manager = checkpoint_manager(model, checkpoint_dir, config.keep_checkpoints)
+    restored = restore_latest(manager)
+    if chief:
+        save_run_config(config)
+    start = current_step(model)
+    if restored:
+        logging.info("resumed from %s at step %d", restored, start)
+    if start >= config.train_steps:
+        logging.info("already trained for %d steps", start)
+        return
+    dataset = _train_dataset(config, train_split, table, strategy, start)
+    logging.info("training on %d replica(s) with --strategy=%s", strategy.num_replicas_in_sync,
+                 config.strategy)
+    loop = math.gcd(config.checkpoint_every, config.eval_every or config.checkpoint_every)
+    loop = min(loop, config.train_steps)
+    fit_callbacks = [
+        callbacks.StopOnNonFinite(config.max_consecutive_skipped, manager),
+        callbacks.StopAtStep(config.train_steps),
+        callbacks.SaveCheckpoints(manager, config.checkpoint_every),
+    ]
+    if chief:
+        writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs", "train"))
+        probe = next(iter(pipeline.eval_dataset(train_split, config.image_sizes(training=False),
+                                                PROBE_BATCH)))[0]
+        fit_callbacks.append(callbacks.TrainingSummaries(writer, config.summary_every, probe))
+        if evaluate_fn and config.eval_every:
+            fit_callbacks.append(callbacks.PeriodicEvaluation(evaluate_fn, config.eval_every))
+    model.fit(
+        dataset,
+        epochs=math.ceil(config.train_steps / loop),
+        initial_epoch=start // loop,
+        steps_per_epoch=loop,
+        callbacks=fit_callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )

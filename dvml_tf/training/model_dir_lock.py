@@ -1,0 +1,32 @@
+"""One run at a time per --model_dir: an exclusive lock held for the whole command."""
+import contextlib
+import fcntl
+import os
+from typing import Iterator
+
+from dvml_tf.errors import UserError
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def holding_model_dir(model_dir: str) -> Iterator[None]:
+    """Holds the lock of `model_dir` (created if missing), or raises UserError naming the
+    process that holds it. The kernel drops the lock when the process ends, however."""
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+        descriptor = os.open(os.path.join(model_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise UserError(f"--model_dir={model_dir}: cannot create ({error.strerror})") from None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise UserError(f"--model_dir={model_dir}: another run (pid {holder}) is using it; "
+                            "wait for it to end or choose another --model_dir") from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)

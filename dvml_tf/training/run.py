@@ -1,0 +1,97 @@
+"""`run_modes(config)`: what --mode asks for, in order: train, evaluate, export.
+
+Training and evaluation hold --model_dir's lock; a training run checks that the
+checkpoints there are of the same network before it writes anything, and records its
+settings only once the latest checkpoint has restored. A full disk ends any of them in
+one line.
+"""
+import contextlib
+import os
+from typing import Dict, Optional
+
+import tensorflow as tf
+
+from dvml_tf.config import RunConfig
+from dvml_tf.data.datasets import load_splits
+from dvml_tf.errors import out_of_space_is_user_error
+from dvml_tf.evaluation.model_evaluation import evaluate_model, write_metrics
+from dvml_tf.models.build import build_model
+from dvml_tf.serving.export import export_model
+from dvml_tf.training import distribution
+from dvml_tf.training.checkpoints import (
+    CHECKPOINT_SUBDIR,
+    check_resumable,
+    current_step,
+    load_run_config,
+    load_trained_model,
+)
+from dvml_tf.training.loop import train
+from dvml_tf.training.model_dir_lock import holding_model_dir
+
+TRAINING_MODES = ("train_and_eval", "train")
+
+
+def run_modes(config: RunConfig) -> Optional[Dict[str, float]]:
+    """Runs what config.mode asks for; returns the metrics when it evaluated."""
+    chief = distribution.is_chief()
+    training = config.mode in TRAINING_MODES
+    if not training:
+        load_run_config(config.model_dir)  # a one-line error before TensorFlow starts
+    writes_model_dir = chief and config.mode != "export"
+    with (holding_model_dir(config.model_dir) if writes_model_dir
+          else contextlib.nullcontext()):
+        if training and chief:
+            check_resumable(config)
+        return _run_modes(config, chief)
+
+
+def _set_up_tensorflow(config: RunConfig) -> tf.distribute.Strategy:
+    """Device and determinism settings, before TensorFlow initialises its devices."""
+    if config.cpu_devices > 1:
+        distribution.split_cpu(config.cpu_devices)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return distribution.make_strategy(config.strategy, config.tpu)
+
+
+def _model_dir_full(config: RunConfig):
+    """A full disk while writing into --model_dir: one line, and no partial files left."""
+    checkpoints = os.path.join(config.model_dir, CHECKPOINT_SUBDIR)
+    return out_of_space_is_user_error(
+        f"--model_dir={config.model_dir}",
+        debris=[os.path.join(checkpoints, "*_temp*"),
+                os.path.join(config.model_dir, "*.json.tmp")])
+
+
+def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
+    strategy = _set_up_tensorflow(config)
+    train_split, test_split = load_splits(config.dataset, config.data_dir, config.split_file)
+    if config.mode in TRAINING_MODES:
+        model = build_model(config, strategy)
+    else:
+        model, config = load_trained_model(config.model_dir, config, strategy)
+    evaluations = {}
+
+    def evaluate_at(step):
+        """Each step is evaluated once: a periodic evaluation at the last step is the final."""
+        if step not in evaluations:
+            evaluations[step] = evaluate_model(config, model, test_split, step)
+        return evaluations[step]
+
+    if config.mode in TRAINING_MODES:
+        with _model_dir_full(config):
+            train(config, model, train_split, evaluate_at, strategy)
+        if not chief:
+            return None
+    step = current_step(model)
+    metrics = None
+    if config.mode in ("train_and_eval", "eval"):
+        with _model_dir_full(config):
+            metrics = dict(evaluate_at(step), step=step)
+            write_metrics(config.model_dir, metrics)
+        print(f"metrics at step {step}: " + ", ".join(
+            f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+    if config.mode in ("train_and_eval", "export") and config.export_dir:
+        with out_of_space_is_user_error(f"--export_dir={config.export_dir}"):
+            print(f"exported SavedModel to {export_model(model, config, step)}")
+    return metrics

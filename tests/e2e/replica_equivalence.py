@@ -1,0 +1,52 @@
+"""Prints JSON comparing one training step on 2 mirrored CPU replicas with 1 replica.
+
+Run as a script (the CPU must be split before TensorFlow starts). The backbone has no
+batch normalisation, whose per-replica statistics would differ by design.
+"""
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+sys.path.insert(0, sys.argv[1])
+from dvml_tf.config import RunConfig  # noqa: E402
+from dvml_tf.losses.metric import make_metric_loss  # noqa: E402
+from dvml_tf.models.build import dvml_settings  # noqa: E402
+from dvml_tf.models.dvml import build_dvml_model  # noqa: E402
+from dvml_tf.training.distribution import split_cpu  # noqa: E402
+
+split_cpu(2)
+METRIC_LOSS = sys.argv[2]
+
+
+def make_model(strategy):
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        backbone = keras.Sequential([keras.Input([8, 8, 3]), keras.layers.Flatten(),
+                                     keras.layers.Dense(32, activation="relu")])
+        settings = dvml_settings(RunConfig(num_samples=4, phase1_steps=0, seed=5))
+        model = build_dvml_model(backbone, 8, make_metric_loss(METRIC_LOSS, images_per_class=2),
+                                 settings, 16)
+        optimizer = keras.optimizers.Adam(1e-2)
+        optimizer.build(model.trainable_variables)
+        model.compile(optimizer=optimizer)
+    return model
+
+
+rng = np.random.default_rng(0)
+images = rng.uniform(0, 255, (8, 8, 8, 3)).astype(np.float32)
+labels = np.repeat(np.arange(4), 2).astype(np.int32)  # replica 0: classes 0-1, 1: classes 2-3
+dataset = tf.data.Dataset.from_tensors((images, labels))
+results = {}
+for name, strategy in (("one", tf.distribute.get_strategy()),
+                       ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    model = make_model(strategy)
+    history = model.fit(dataset, epochs=1, verbose=0)
+    results[name] = {
+        "replicas": strategy.num_replicas_in_sync,
+        "logs": {k: float(v[0]) for k, v in history.history.items()},
+        "weights": [v.numpy().tolist() for v in model.trainable_variables],
+    }
+print(json.dumps(results))

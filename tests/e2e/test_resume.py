@@ -1,0 +1,59 @@
+"""A run killed with SIGKILL and rerun resumes from its latest checkpoint and ends exactly
+where an uninterrupted run ends."""
+import json
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from commands import ROOT, main_command, run_main
+
+pytestmark = pytest.mark.slow
+
+FLAGS = ["--image_size=16", "--resize_size=18",
+         "--classes_per_batch=4", "--images_per_class=4", "--train_steps=60",
+         "--phase1_steps=30", "--checkpoint_every=10", "--eval_every=30", "--seed=3",
+         "--deterministic", "--export_dir="]
+
+
+def _final_weights(model_dir):
+    path = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
+    assert path.endswith("ckpt-60")
+    reader = tf.train.load_checkpoint(path)
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name.startswith("model/") or "optimizer" in name}
+
+
+def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):
+    whole = run_main(*FLAGS, f"--model_dir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    killed_dir = tmp_path / "killed"
+    process = subprocess.Popen(main_command(*FLAGS, f"--model_dir={killed_dir}"), cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (killed_dir / "checkpoints" / "ckpt-30.index").exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    latest = tf.train.latest_checkpoint(str(killed_dir / "checkpoints"))
+    assert latest and not latest.endswith("ckpt-60"), "the kill came too late to test resume"
+
+    resumed = run_main(*FLAGS, f"--model_dir={killed_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    step = int(latest.rsplit("-", 1)[1])
+    assert f"resumed from {latest} at step {step}" in resumed.stderr
+    # The periodic evaluation at the last step is the final one, not repeated.
+    assert resumed.stderr.count("step 60: {") == 1
+
+    expected, actual = _final_weights(tmp_path / "whole"), _final_weights(killed_dir)
+    assert expected.keys() == actual.keys() and len(expected) > 10
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+    metrics = [json.load(open(d / "metrics.json")) for d in (tmp_path / "whole", killed_dir)]
+    assert metrics[0]["step"] == metrics[1]["step"] == 60
+    for key in ("recall@1", "recall@8", "map@r", "nmi", "f1"):
+        assert metrics[1][key] == pytest.approx(metrics[0][key], abs=1e-6)

@@ -1,0 +1,59 @@
+"""Flags only at the edge: every RunConfig field is a flag of the training command, and
+each command's --help lists exactly the flags it reads."""
+import dataclasses
+import re
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+from commands import ROOT
+
+from dvml_tf.cli import evaluate, index, serving_client, settings, visualize
+from dvml_tf.config import SETTINGS, RunConfig
+
+COMMANDS = {
+    "dvml_tf.main": set(SETTINGS),
+    "dvml_tf.cli.evaluate": {"embeddings", "labels", "clustering", "recall_k", "kmeans_seed"},
+    "dvml_tf.cli.visualize": {"model_dir", "data_dir", "max_images"},
+    "dvml_tf.cli.index": {"export", "images", "index", "k", "batch_size"},
+    "dvml_tf.cli.serving_client": {"server", "model_name", "grpc"},
+}
+DEFINERS = {"dvml_tf.main": settings.define_flags, "dvml_tf.cli.evaluate": evaluate.define_flags,
+            "dvml_tf.cli.visualize": visualize.define_flags,
+            "dvml_tf.cli.index": index.define_flags,
+            "dvml_tf.cli.serving_client": serving_client.define_flags}
+
+
+def test_every_setting_is_a_flag_with_the_settings_default():
+    flag_values = flags.FlagValues()
+    settings.define_flags(flag_values)
+    for field in dataclasses.fields(RunConfig):
+        default = flag_values[field.name].default
+        expected = field.default
+        if isinstance(expected, tuple):
+            expected = [str(value) for value in expected]
+            default = [str(value) for value in default]
+        assert default == expected, field.name
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_command_defines_its_flags_and_refuses_others(command):
+    flag_values = flags.FlagValues()
+    DEFINERS[command](flag_values)
+    assert set(flag_values) == COMMANDS[command]
+    foreign = "train_steps" if command != "dvml_tf.main" else "max_images"
+    with pytest.raises(flags.Error):
+        flag_values(["command", f"--{foreign}=5"])
+
+
+@pytest.mark.slow
+def test_each_commands_help_lists_exactly_its_flags():
+    processes = {command: subprocess.Popen([sys.executable, "-m", command, "--help"], cwd=ROOT,
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                           text=True)
+                 for command in COMMANDS}
+    for command, process in processes.items():
+        stdout, stderr = process.communicate(timeout=300)
+        listed = set(re.findall(r"^\s+--(?:\[no\])?(\w+):", stdout, flags=re.MULTILINE))
+        assert listed == COMMANDS[command], (command, stdout[-2000:], stderr[-2000:])

@@ -1,0 +1,117 @@
+"""Each metric loss fed what its TF-Addons function expects, as the paper defines it."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_addons as tfa
+
+from dvml_tf.errors import UserError
+from dvml_tf.losses import metric
+
+RNG = np.random.default_rng(7)
+
+
+class Spy:
+    """Records the arguments of a wrapped TF-Addons loss."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        return self.fn(*args, **kwargs)
+
+
+def _batch(classes=4, per_class=3, dim=5):
+    labels = np.repeat(np.arange(classes), per_class).astype(np.int32)
+    embeddings = RNG.normal(size=(classes * per_class, dim)).astype(np.float32) * 3
+    return tf.constant(embeddings), tf.constant(labels)
+
+
+@pytest.mark.parametrize("name,tfa_name", [("triplet_semihard", "triplet_semihard_loss"),
+                                           ("triplet_hard", "triplet_hard_loss")])
+def test_triplet_losses_get_unit_embeddings(monkeypatch, name, tfa_name):
+    spy = Spy(getattr(tfa.losses, tfa_name))
+    monkeypatch.setattr(tfa.losses, tfa_name, spy)
+    embeddings, labels = _batch()
+    loss = metric.make_metric_loss(name, margin=0.3).fn(embeddings, labels)
+    (fed_labels, fed_embeddings), kwargs = spy.calls[0]
+    np.testing.assert_allclose(np.linalg.norm(fed_embeddings.numpy(), axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(fed_labels.numpy(), labels.numpy())
+    assert kwargs["margin"] == 0.3
+    assert kwargs["distance_metric"] == "squared-L2"
+    assert np.isfinite(loss.numpy())
+
+
+def test_triplet_hard_matches_a_slow_reference_on_squared_distances():
+    embeddings, labels = _batch()
+    value = metric.make_metric_loss("triplet_hard", margin=0.2).fn(embeddings, labels).numpy()
+    e = embeddings.numpy() / np.linalg.norm(embeddings.numpy(), axis=1, keepdims=True)
+    y = labels.numpy()
+    per_anchor = []
+    for a in range(len(e)):
+        squared = [float(np.sum((e[a] - e[j]) ** 2)) for j in range(len(e))]
+        hardest_positive = max(squared[j] for j in range(len(e)) if y[j] == y[a] and j != a)
+        hardest_negative = min(squared[j] for j in range(len(e)) if y[j] != y[a])
+        per_anchor.append(max(hardest_positive - hardest_negative + 0.2, 0.0))
+    assert value == pytest.approx(np.mean(per_anchor), rel=1e-4)
+
+
+def test_npairs_gets_anchor_positive_similarity_matrix(monkeypatch):
+    spy = Spy(tfa.losses.npairs_loss)
+    monkeypatch.setattr(tfa.losses, "npairs_loss", spy)
+    embeddings, labels = _batch(classes=4, per_class=3)
+    loss = metric.make_metric_loss("npairs", images_per_class=3, npairs_l2_reg=0.0)
+    value = loss.fn(embeddings, labels).numpy()
+    (fed_labels, similarity), _ = spy.calls[0]
+    e = embeddings.numpy()
+    anchors, positives = e[0::3], e[1::3]
+    np.testing.assert_allclose(similarity.numpy(), anchors @ positives.T, rtol=1e-5)
+    np.testing.assert_array_equal(fed_labels.numpy(), [0, 1, 2, 3])
+    # Sohn's N-pair loss: softmax cross-entropy of each anchor over all positives.
+    logits = anchors @ positives.T
+    log_softmax = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1,
+                                  keepdims=True)) - logits.max(1, keepdims=True)
+    assert value == pytest.approx(-np.mean(np.diag(log_softmax)), rel=1e-4)
+
+
+def test_npairs_l2_penalty_matches_sohn():
+    embeddings, labels = _batch(classes=3, per_class=2)
+    plain = metric.make_metric_loss("npairs", images_per_class=2, npairs_l2_reg=0.0)
+    penalised = metric.make_metric_loss("npairs", images_per_class=2, npairs_l2_reg=0.01)
+    e = embeddings.numpy()
+    penalty = 0.25 * 0.01 * ((e[0::2] ** 2).sum(1).mean() + (e[1::2] ** 2).sum(1).mean())
+    difference = penalised.fn(embeddings, labels).numpy() - plain.fn(embeddings, labels).numpy()
+    assert difference == pytest.approx(penalty, rel=1e-4)
+
+
+def test_lifted_gets_raw_embeddings(monkeypatch):
+    spy = Spy(tfa.losses.lifted_struct_loss)
+    monkeypatch.setattr(tfa.losses, "lifted_struct_loss", spy)
+    embeddings, labels = _batch()
+    metric.make_metric_loss("lifted").fn(embeddings, labels)
+    (fed_labels, fed_embeddings), kwargs = spy.calls[0]
+    np.testing.assert_array_equal(fed_embeddings.numpy(), embeddings.numpy())
+    assert kwargs["margin"] == 1.0
+
+
+def test_contrastive_gets_pair_labels_and_distances(monkeypatch):
+    spy = Spy(tfa.losses.contrastive_loss)
+    monkeypatch.setattr(tfa.losses, "contrastive_loss", spy)
+    embeddings, labels = _batch(classes=2, per_class=2)
+    value = metric.make_metric_loss("contrastive", margin=0.5).fn(embeddings, labels).numpy()
+    (pair_labels, distances), _ = spy.calls[0]
+    unit = embeddings.numpy() / np.linalg.norm(embeddings.numpy(), axis=1, keepdims=True)
+    y = labels.numpy()
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    np.testing.assert_array_equal(pair_labels.numpy(), [float(y[i] == y[j]) for i, j in pairs])
+    expected_d = [np.linalg.norm(unit[i] - unit[j]) for i, j in pairs]
+    np.testing.assert_allclose(distances.numpy(), expected_d, rtol=1e-4)
+    positive = np.mean([d * d for (i, j), d in zip(pairs, expected_d) if y[i] == y[j]])
+    negative = np.mean([max(0.5 - d, 0) ** 2 for (i, j), d in zip(pairs, expected_d)
+                        if y[i] != y[j]])
+    assert value == pytest.approx(positive + negative, rel=1e-4)
+
+
+def test_unknown_metric_loss_is_a_user_error():
+    with pytest.raises(UserError, match="--metric_loss=arcface"):
+        metric.make_metric_loss("arcface")
