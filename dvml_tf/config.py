@@ -136,8 +136,6 @@ def resolve_config(settings: Mapping[str, Any]) -> RunConfig:
     if unknown:
         raise UserError(f"--{unknown[0]}: no such setting")
     dataset = settings.get("dataset", RunConfig.dataset)
-    if dataset not in DATASETS:
-        raise UserError(f"--dataset={dataset} is unknown; choose one of {', '.join(DATASETS)}")
     values = {**DATASET_DEFAULTS.get(dataset, {}), **settings}
     for name, cast, count in (("phase1_lambdas", float, 4), ("phase2_lambdas", float, 4),
                               ("recall_k", int, None)):
