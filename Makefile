@@ -1,18 +1,21 @@
 # Two commands for a fresh machine: `make demo` and `make test`.
-# Each creates .venv and installs what it needs (CPU TensorFlow) on first use.
+# Each creates .venv with `python3` (3.10-3.13) and installs the default stack on first
+# use: TensorFlow 2.21 with tf-keras. `make test-reference` tests the reference stack
+# (TensorFlow 2.15.1, TF-Addons 0.23.0) in .venv-reference with Python 3.11.
 PYTHON ?= python3
+REFERENCE_PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+REFERENCE_VENV := .venv-reference
+REFERENCE_STAMP := $(REFERENCE_VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint test-reference clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install "tensorflow-cpu==2.15.1" -e ".[cpu,test]"
-	# Its declared dependency on the full tensorflow would replace tensorflow-cpu.
-	$(PY) -m pip install --no-deps "tensorflow-serving-api==2.15.1"
+	$(PY) -m pip install -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,5 +29,16 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q tests
 
+$(REFERENCE_STAMP): requirements-reference.txt setup.py
+	$(REFERENCE_PYTHON) -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/python -m pip install --upgrade pip >/dev/null
+	$(REFERENCE_VENV)/bin/python -m pip install -r requirements-reference.txt
+	$(REFERENCE_VENV)/bin/python -m pip install --no-deps -e . "tensorflow-serving-api==2.15.1"
+	touch $(REFERENCE_STAMP)
+
+# The parity of the package's own losses with TF-Addons, and the end-to-end tests.
+test-reference: $(REFERENCE_STAMP)
+	$(REFERENCE_VENV)/bin/python -m pytest -q tests/unit/losses tests/e2e
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(REFERENCE_VENV) runs

@@ -1,24 +1,33 @@
-"""Installs dvml_tf: Deep Variational Metric Learning in TensorFlow 2.15 / Keras 2."""
+"""Installs dvml_tf: Deep Variational Metric Learning in TensorFlow 2 / Keras 2.
+
+`pip install .` installs the default stack: TensorFlow 2.16-2.21 with tf-keras (Keras 2),
+Python 3.10-3.13, tested on TensorFlow 2.21. The reference stack (TensorFlow 2.15.1 with
+TF-Addons 0.23.0, Python 3.11) is requirements-reference.txt, then
+`pip install --no-deps .` (BUILD.md).
+"""
 from setuptools import find_packages, setup
 
-# Versions checked to install together on Python 3.11 (see BUILD.md).
-CORE = [
-    "tensorflow-addons==0.23.0",
+# What every stack needs besides TensorFlow, Keras and TF-Addons.
+COMMON = [
     "tensorflow-datasets==4.9.10",
-    "tensorflow-metadata==1.17.3",
     # What the TFDS builders of cub, cars and sop import but TFDS does not declare:
     # importlib_resources (every builder on TFDS 4.9.10), OpenCV (CUB's masks) and SciPy
     # (Cars196's .mat annotations).
     "importlib_resources>=5",
-    "opencv-python-headless>=4.8,<4.12",
+    "opencv-python-headless>=4.8",
     "scipy>=1.10",
-    "protobuf>=4.25,<5",
-    "numpy>=1.26,<2",
     "scikit-learn>=1.3",
     "absl-py>=2.0",
     "faiss-cpu>=1.8",
     "pillow>=10",
     "matplotlib>=3.7",
+]
+DEFAULT_STACK = [
+    "tensorflow>=2.16,<2.22",
+    "tf-keras>=2.16,<2.22",
+    # TensorFlow >= 2.21 no longer depends on it.
+    "tensorboard>=2.16",
+    "tensorflow-serving-api>=2.16,<2.22",
 ]
 
 setup(
@@ -28,13 +37,11 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["dvml_tf", "dvml_tf.*"]),
-    python_requires=">=3.9,<3.12",
-    install_requires=CORE,
+    python_requires=">=3.10,<3.14",
+    install_requires=COMMON + DEFAULT_STACK,
     extras_require={
-        # CPU build: the default, and what CI uses.
-        "cpu": ["tensorflow-cpu==2.15.1"],
-        # CUDA build: pulls the NVIDIA libraries from PyPI (Linux x86_64).
-        "gpu": ["tensorflow[and-cuda]==2.15.1"],
+        # CUDA on Linux x86_64: TensorFlow's own pip-installed NVIDIA libraries.
+        "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
         "test": ["pytest>=7", "ruff>=0.4"],
     },
     entry_points={

@@ -7,9 +7,15 @@ Every variant trains the same backbone on the same fixed batch (no input pipelin
 only the step is timed), after two warm-up steps; images/s are medians over --steps.
 DVML adds the mu/log sigma^2 heads, T = 20 reparameterised samples, the decoder and
 two more losses; the issue's target is at most 15% over the baseline step.
+
+With --other_python=PATH (another stack's interpreter, e.g. .venv-reference/bin/python)
+the same measurement also runs there, one after the other, and each rate's ratio between
+the two stacks is printed.
 """
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -65,7 +71,37 @@ def main():
     parser.add_argument("--mixed_precision", default="none")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--jit", choices=("both", "off", "on"), default="both")
+    parser.add_argument("--other_python", help="Another stack's Python: measure there too.")
     args = parser.parse_args()
+    rates = measure(args)
+    if args.other_python:
+        compare_stacks(args, rates)
+
+
+def tensorflow_stack():
+    import tensorflow as tf
+
+    from dvml_tf.losses.backend import tfa_losses
+
+    losses = "TF-Addons" if tfa_losses() is not None else "own losses"
+    return f"Python {sys.version.split()[0]}, TensorFlow {tf.__version__}, {losses}"
+
+
+def compare_stacks(args, rates):
+    """Runs this script under --other_python with the same settings; prints the ratios."""
+    argv = [a for a in sys.argv[1:] if not a.startswith("--other_python")]
+    result = subprocess.run([args.other_python, os.path.abspath(__file__), *argv],
+                            capture_output=True, text=True, check=True)
+    print(result.stdout, end="")
+    other = json.loads(result.stdout.strip().splitlines()[-1].split("RATES ", 1)[1])
+    print(f"this stack / other stack, images/s ({tensorflow_stack()} against "
+          f"{other['stack']}):")
+    for key, rate in rates.items():
+        if key in other["rates"]:
+            print(f"  {key}: x{rate / other['rates'][key]:.2f}")
+
+
+def measure(args):
     jit_settings = {"both": (False, True), "off": (False,), "on": (True,)}[args.jit]
     rates = {}
     for dvml in (False, True):
@@ -76,8 +112,8 @@ def main():
                 print(f"dvml={dvml} jit={jit}: failed ({type(error).__name__}: "
                       f"{str(error).splitlines()[0][:160]})")
     batch = args.classes_per_batch * args.images_per_class
-    print(f"{args.backbone} at {args.image_size} px, batch {batch}, {args.metric_loss}, "
-          f"{args.mixed_precision} precision, {os.cpu_count()} CPU cores")
+    print(f"{tensorflow_stack()}: {args.backbone} at {args.image_size} px, batch {batch}, "
+          f"{args.metric_loss}, {args.mixed_precision} precision, {os.cpu_count()} CPU cores")
     for (dvml, jit), rate in rates.items():
         print(f"  {'DVML' if dvml else 'baseline':8s} jit={'on ' if jit else 'off'}: "
               f"{rate:7.1f} images/s")
@@ -89,6 +125,10 @@ def main():
         if (dvml, False) in rates and (dvml, True) in rates:
             print(f"jit on / jit off speed-up ({'DVML' if dvml else 'baseline'}): "
                   f"x{rates[dvml, True] / rates[dvml, False]:.2f}")
+    named = {f"{'DVML' if dvml else 'baseline'} jit {'on' if jit else 'off'}": rate
+             for (dvml, jit), rate in rates.items()}
+    print("RATES " + json.dumps({"stack": tensorflow_stack(), "rates": named}))
+    return named
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from dvml_tf.data.datasets import DATASETS
 from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.errors import UserError
+from dvml_tf.losses.backend import BACKENDS, check_backend
 from dvml_tf.losses.metric import METRIC_LOSSES
 from dvml_tf.models.backbones import BACKBONES
 from dvml_tf.training.distribution import STRATEGIES
@@ -51,6 +52,10 @@ class RunConfig:
                          MODES)
     train_steps: int = _setting(20000, "Total optimizer steps (a resumed run counts on).")
     metric_loss: str = _setting("triplet_semihard", "The metric loss Lm.", METRIC_LOSSES)
+    metric_loss_backend: str = _setting(
+        "auto", "Who computes the triplet, N-pair, lifted and contrastive losses: tfa "
+        "(TF-Addons, TensorFlow 2.15), own (the package's, any TensorFlow), or auto: tfa "
+        "where it imports, else own.", BACKENDS)
     dvml: bool = _setting(True, "False trains the plain metric-learning baseline.")
     backbone: str = _setting("googlenet", "Feature extractor.", BACKBONES)
     backbone_weights: str = _setting("none", "none, imagenet, or a Keras weights file.")
@@ -147,6 +152,7 @@ def resolve_config(settings: Mapping[str, Any]) -> RunConfig:
     if config.model_name is None:
         config = dataclasses.replace(config, model_name=f"dvml_{config.dataset}")
     validate(config)
+    check_backend(config.metric_loss_backend)
     _check_paths(config)
     return config
 

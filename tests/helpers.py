@@ -2,9 +2,9 @@
 import dataclasses
 
 import numpy as np
-from tensorflow import keras
 
 from dvml_tf.config import RunConfig
+from dvml_tf.keras_api import keras
 from dvml_tf.losses.metric import make_metric_loss
 from dvml_tf.models.backbones import build_backbone
 from dvml_tf.models.build import dvml_settings
@@ -17,14 +17,15 @@ def settings_of(**changes) -> DVMLSettings:
 
 
 def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, seed=0,
-               images_per_class=2, **settings):
+               images_per_class=2, metric_loss_backend="auto", **settings):
     """A compiled DVML model on 16 px images with a small CNN; `settings` are RunConfig
     fields of DVMLSettings."""
     keras.utils.set_random_seed(seed)
     model = build_dvml_model(
         build_backbone("small_cnn", 16),
         embedding_dim=8,
-        metric_loss=make_metric_loss(metric_loss, images_per_class=images_per_class),
+        metric_loss=make_metric_loss(metric_loss, images_per_class=images_per_class,
+                                     backend=metric_loss_backend),
         settings=settings_of(dvml=dvml, num_samples=num_samples, phase1_steps=phase1_steps,
                              seed=seed, **settings),
         decoder_hidden=16,

@@ -6,10 +6,9 @@ training pipeline feed it the same [0, 255] pixels.
 import os
 
 import tensorflow as tf
-from tensorflow import keras
-from tensorflow.keras import layers
 
 from dvml_tf.errors import UserError, first_line
+from dvml_tf.keras_api import keras, layers
 from dvml_tf.models.googlenet import googlenet
 
 BACKBONES = ("googlenet", "resnet50", "inception_v3", "mobilenet_v2", "small_cnn")

@@ -3,9 +3,9 @@ import contextlib
 from typing import Iterator, Optional
 
 import tensorflow as tf
-from tensorflow import keras
 
 from dvml_tf.config import RunConfig
+from dvml_tf.keras_api import keras
 from dvml_tf.losses.metric import make_metric_loss
 from dvml_tf.models.backbones import build_backbone
 from dvml_tf.models.dvml import DVMLModel, DVMLSettings, build_dvml_model
@@ -44,7 +44,8 @@ def build_model(config: RunConfig,
             (strategy or tf.distribute.get_strategy()).scope():
         backbone = build_backbone(config.backbone, config.image_size, config.backbone_weights)
         metric_loss = make_metric_loss(config.metric_loss, config.margin,
-                                       config.images_per_class, config.npairs_l2_reg)
+                                       config.images_per_class, config.npairs_l2_reg,
+                                       config.metric_loss_backend)
         model = build_dvml_model(backbone, config.embedding_dim, metric_loss,
                                  dvml_settings(config), config.decoder_hidden)
         optimizer = keras.optimizers.Adam(config.learning_rate)

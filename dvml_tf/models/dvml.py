@@ -14,8 +14,8 @@ import dataclasses
 from typing import Dict, Tuple
 
 import tensorflow as tf
-from tensorflow import keras
 
+from dvml_tf.keras_api import keras
 from dvml_tf.losses.metric import MetricLoss
 from dvml_tf.losses.variational import kl_divergence, reconstruction_loss
 from dvml_tf.models.guarded_update import minimize_if_finite

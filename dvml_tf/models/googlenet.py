@@ -3,8 +3,7 @@
 The paper's backbone: 1024-d global-average-pooled output. Batch normalisation takes
 the place of the original local response normalisation so it trains from scratch.
 """
-from tensorflow import keras
-from tensorflow.keras import layers
+from dvml_tf.keras_api import keras, layers
 
 # (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection) per inception block.
 INCEPTION_BLOCKS = {

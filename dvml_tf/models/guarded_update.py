@@ -10,8 +10,8 @@ in cross-replica context where the strategy needs it.
 from typing import Any, Callable, List, Sequence, Tuple
 
 import tensorflow as tf
-from tensorflow import keras
 
+from dvml_tf.keras_api import keras
 from dvml_tf.models.replicas import all_finite, replica_position
 
 

@@ -1,7 +1,7 @@
 """DVML's encoder (z_I, mu, log sigma^2) and decoder (reconstructs backbone features)."""
 import tensorflow as tf
-from tensorflow import keras
-from tensorflow.keras import layers
+
+from dvml_tf.keras_api import keras, layers
 
 # log sigma^2 stays inside (-LOG_VAR_LIMIT, LOG_VAR_LIMIT): exp() cannot overflow.
 LOG_VAR_LIMIT = 10.0

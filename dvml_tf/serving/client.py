@@ -103,8 +103,9 @@ def predict_grpc(server: str, model_name: str, encoded_images: List[bytes],
         import tensorflow as tf
         from tensorflow_serving.apis import prediction_service_pb2_grpc
     except ImportError:
-        raise UserError("--grpc needs tensorflow-serving-api: pip install --no-deps "
-                        "tensorflow-serving-api==2.15.1") from None
+        raise UserError("--grpc needs tensorflow-serving-api: pip install "
+                        '"tensorflow-serving-api~=<your TensorFlow version>" (--no-deps beside '
+                        "tensorflow-cpu)") from None
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server))
     try:
         response = stub.Predict(grpc_request(model_name, encoded_images), timeout)

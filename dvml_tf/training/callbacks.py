@@ -2,9 +2,9 @@
 import logging
 
 import tensorflow as tf
-from tensorflow import keras
 
 from dvml_tf.errors import UserError
+from dvml_tf.keras_api import keras
 from dvml_tf.training.checkpoints import current_step
 
 

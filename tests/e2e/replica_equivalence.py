@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import tensorflow as tf
-from tensorflow import keras
 
 sys.path.insert(0, sys.argv[1])
 from dvml_tf.config import RunConfig  # noqa: E402
+from dvml_tf.keras_api import keras  # noqa: E402
 from dvml_tf.losses.metric import make_metric_loss  # noqa: E402
 from dvml_tf.models.build import dvml_settings  # noqa: E402
 from dvml_tf.models.dvml import build_dvml_model  # noqa: E402

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import tiny_batch
-from tensorflow import keras
 
 from dvml_tf.cli.settings import parse_config
+from dvml_tf.keras_api import keras
 from dvml_tf.models.build import build_model
 
 TINY = ["--image_size=16", "--resize_size=16", "--embedding_dim=8", "--decoder_hidden=8",
