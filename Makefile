@@ -15,6 +15,9 @@ REFERENCE_STAMP := $(REFERENCE_VENV)/.installed
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
+	# A .venv made before the default stack holds tensorflow-cpu 2.15, whose files the
+	# full tensorflow would share: one TensorFlow per environment.
+	$(PY) -m pip uninstall -y -q tensorflow-cpu tensorflow-addons 2>/dev/null || true
 	$(PY) -m pip install -e ".[test]"
 	touch $(STAMP)
 

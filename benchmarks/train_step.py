@@ -90,8 +90,10 @@ def tensorflow_stack():
 def compare_stacks(args, rates):
     """Runs this script under --other_python with the same settings; prints the ratios."""
     argv = [a for a in sys.argv[1:] if not a.startswith("--other_python")]
+    # import dvml_tf set this for tf-keras here; the other stack decides for itself.
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     result = subprocess.run([args.other_python, os.path.abspath(__file__), *argv],
-                            capture_output=True, text=True, check=True)
+                            capture_output=True, text=True, check=True, env=env)
     print(result.stdout, end="")
     other = json.loads(result.stdout.strip().splitlines()[-1].split("RATES ", 1)[1])
     print(f"this stack / other stack, images/s ({tensorflow_stack()} against "
