@@ -63,19 +63,14 @@ def lifted_reference(labels, x, margin):
 
 
 @pytest.mark.parametrize("squared", [True, False])
-def test_triplet_semihard_matches_reference(squared):
+@pytest.mark.parametrize("loss,reference", [
+    (standard.triplet_semihard_loss, semihard_reference),
+    (standard.triplet_hard_loss, hard_reference),
+])
+def test_triplet_losses_match_references(loss, reference, squared):
     x = RNG.normal(size=(12, 4)).astype(np.float32)
-    value = standard.triplet_semihard_loss(LABELS, x, margin=0.3,
-                                           distance_metric="squared-L2" if squared else "L2")
-    assert float(value) == pytest.approx(semihard_reference(LABELS, x, 0.3, squared), rel=1e-5)
-
-
-@pytest.mark.parametrize("squared", [True, False])
-def test_triplet_hard_matches_reference(squared):
-    x = RNG.normal(size=(12, 4)).astype(np.float32)
-    value = standard.triplet_hard_loss(LABELS, x, margin=0.3,
-                                       distance_metric="squared-L2" if squared else "L2")
-    assert float(value) == pytest.approx(hard_reference(LABELS, x, 0.3, squared), rel=1e-5)
+    value = loss(LABELS, x, margin=0.3, distance_metric="squared-L2" if squared else "L2")
+    assert float(value) == pytest.approx(reference(LABELS, x, 0.3, squared), rel=1e-5)
 
 
 def test_anchor_without_negative_uses_zero_distance():
