@@ -10,6 +10,7 @@ import faiss
 import numpy as np
 
 from dvml_tf.errors import UserError
+from dvml_tf.evaluation.clustering import kmeans_clusters
 
 QUERY_CHUNK = 4096
 
@@ -136,16 +137,6 @@ def pairwise_f1(labels: np.ndarray, clusters: np.ndarray) -> float:
     precision = true_positives / predicted if predicted else 0.0
     recall = true_positives / actual if actual else 0.0
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-
-
-def kmeans_clusters(embeddings: np.ndarray, k: int, seed: int = 0,
-                    iterations: int = 20) -> np.ndarray:
-    """k-means (faiss) cluster id of every row."""
-    kmeans = faiss.Kmeans(embeddings.shape[1], k, niter=iterations, seed=seed, verbose=False,
-                          max_points_per_centroid=100_000)
-    kmeans.train(embeddings)
-    _, assignment = kmeans.index.search(embeddings, 1)
-    return assignment[:, 0]
 
 
 def check_inputs(embeddings: np.ndarray, labels: np.ndarray, ks: Sequence[int]) -> None:

@@ -1,0 +1,126 @@
+"""k-means for NMI and F1: good seeds, Lloyd iterations to convergence, the best of restarts.
+
+A random start with 20 Lloyd iterations (faiss's default, used here before) strands
+several centroids in one class and leaves others without any: on perfectly separated
+classes it gave F1 0.89 (40 classes) and 0.62 (SOP's 11,316). Here the first restart is
+seeded by farthest-first traversal, which seeds each separated class once, and the others
+by greedy k-means++, as scikit-learn seeds; Lloyd iterations (faiss) run until the
+objective stops falling, and the restart with the lowest objective wins. D(x) below is a
+point's distance to the nearest seed drawn so far.
+"""
+import logging
+from typing import Tuple
+
+import faiss
+import numpy as np
+
+ROUND_CANDIDATES = 256
+LLOYD_ITERATIONS = 100
+LLOYD_CHUNK = 4
+LLOYD_TOLERANCE = 1e-5
+# Restarts, each a new seeding and its Lloyd iterations; the lowest objective wins. Ten as
+# scikit-learn's n_init while n * k is small (Cars196's test set: 8,131 x 98); fewer as it
+# grows, down to the single farthest-first one at Stanford Online Products' scale, where
+# one k-means takes tens of seconds and sequential k-means++ seeding minutes.
+MAX_RESTARTS = 10
+RESTART_BUDGET = 2e7  # n * k summed over restarts
+
+
+def squared_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """[len(points), len(centres)] squared Euclidean distances, clipped at zero."""
+    squares = (np.einsum("ij,ij->i", points, points)[:, None]
+               + np.einsum("ij,ij->i", centres, centres)[None, :] - 2.0 * points @ centres.T)
+    return np.maximum(squares, 0.0)
+
+
+def kmeans_plus_plus(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices of k seeds by greedy k-means++ (Arthur and Vassilvitskii 2007, as
+    scikit-learn seeds): each next seed is, of 2 + ln k points drawn with probability
+    proportional to D(x)^2, the one that lowers the sum of D^2 most."""
+    n, trials = len(points), 2 + int(np.log(k))
+    norms = np.einsum("ij,ij->i", points, points).astype(np.float64)
+
+    def distances_to(rows):
+        return np.maximum(norms[:, None] + norms[rows][None, :]
+                          - 2.0 * (points @ points[rows].T), 0.0)
+
+    chosen = [int(rng.integers(n))]
+    nearest = distances_to(chosen)[:, 0]
+    for _ in range(1, k):
+        total = nearest.sum()
+        candidates = (rng.choice(n, size=trials, p=nearest / total) if total > 0
+                      else rng.choice(np.setdiff1d(np.arange(n), chosen), size=1))
+        distances = np.minimum(nearest[:, None], distances_to(candidates))
+        best = int(np.argmin(distances.sum(0)))
+        chosen.append(int(candidates[best]))
+        nearest = distances[:, best]
+    return np.array(chosen)
+
+
+def farthest_first(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices of k seeds by farthest-first traversal (Gonzalez 1985), in rounds: a
+    round takes the points farthest from every seed so far, down to half the farthest
+    distance, and keeps each one that is not within half its distance of a seed kept
+    earlier in the round. On separated classes it
+    seeds each class exactly once, where k-means++ draws a seed in an already seeded class
+    with a probability that grows with the number of classes (about half the late draws at
+    1,000 classes of noise 0.01); on real embeddings it may favour outliers, so it is one
+    restart among k-means++ ones, and the objective decides."""
+    n = len(points)
+    chosen = [int(rng.integers(n))]
+    nearest = squared_distances(points, points[chosen])[:, 0].astype(np.float64)
+    while len(chosen) < k:
+        candidates = np.argsort(-nearest, kind="stable")[:min(ROUND_CANDIDATES, k - len(chosen))]
+        if nearest[candidates[0]] <= 0:  # every point sits on a seed
+            rest = np.setdiff1d(np.arange(n), chosen)
+            chosen += list(rng.choice(rest, k - len(chosen), replace=False))
+            break
+        accepted = [int(candidates[0])]
+        for candidate in candidates[1:]:
+            if nearest[candidate] < nearest[candidates[0]] / 4:
+                break  # near a seed already, next to the round's farthest point
+            closest = squared_distances(points[candidate:candidate + 1], points[accepted]).min()
+            if closest >= nearest[candidate] / 4:
+                accepted.append(int(candidate))
+        chosen += accepted
+        nearest = np.minimum(nearest, squared_distances(points, points[accepted]).min(1))
+    return np.array(chosen)
+
+
+def lloyd(points: np.ndarray, seeds: np.ndarray, seed: int) -> Tuple[np.ndarray, float]:
+    """(cluster of every row, objective: the sum of squared distances to the centroids)
+    after Lloyd iterations from the seeds (faiss, which also re-seeds empty clusters), in
+    chunks, until the objective stops falling (relative change below LLOYD_TOLERANCE) or after
+    LLOYD_ITERATIONS."""
+    centroids, objective = points[seeds], np.inf
+    for _ in range(0, LLOYD_ITERATIONS, LLOYD_CHUNK):
+        kmeans = faiss.Kmeans(points.shape[1], len(seeds), niter=LLOYD_CHUNK, seed=seed,
+                              verbose=False, max_points_per_centroid=1 << 30)
+        kmeans.train(points, init_centroids=centroids)
+        centroids = kmeans.centroids
+        distances, assignment = kmeans.index.search(points, 1)
+        previous, objective = objective, float(distances.sum())
+        if previous - objective <= LLOYD_TOLERANCE * previous:
+            break
+    return assignment[:, 0], objective
+
+
+def restarts_for(n: int, k: int) -> int:
+    return int(np.clip(RESTART_BUDGET // max(n * k, 1), 1, MAX_RESTARTS))
+
+
+def kmeans_clusters(embeddings: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """The cluster of every row: the best (lowest objective) of `restarts_for(n, k)`
+    k-means runs, the first seeded by farthest-first traversal, the others by k-means++."""
+    points = np.ascontiguousarray(embeddings, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    best, best_objective = None, np.inf
+    restarts = restarts_for(len(points), k)
+    for restart in range(restarts):
+        seeding = farthest_first if restart == 0 else kmeans_plus_plus
+        assignment, objective = lloyd(points, seeding(points, k, rng), seed + restart)
+        if objective < best_objective:
+            best, best_objective = assignment, objective
+    logging.info("k-means, k=%d: best objective %.4g of %d restart(s)", k, best_objective,
+                 restarts)
+    return best
