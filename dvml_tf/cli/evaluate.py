@@ -1,5 +1,5 @@
 """`python -m dvml_tf.cli.evaluate --embeddings=E.npy --labels=L.npy`: metrics of any
-embeddings.
+embeddings; with --query_embeddings/--query_labels, of queries against that gallery.
 
 Prints one JSON object: recall@K for each K, nmi, f1, map@r, num_test_images,
 num_test_classes. Uses the same code as training's evaluation.
@@ -28,6 +28,14 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
                         flag_values=flag_values)
     flags.DEFINE_boolean("clustering", True, "Compute NMI and F1 (k-means); --noclustering "
                          "skips.", flag_values=flag_values)
+    flags.DEFINE_string("query_embeddings", None, "A .npy file of query embeddings: then "
+                        "--embeddings is the gallery (the in-shop protocol; Recall@K and "
+                        "MAP@R only).", flag_values=flag_values)
+    flags.DEFINE_string("query_labels", None, "A .npy file of the queries' labels.",
+                        flag_values=flag_values)
+    flags.DEFINE_integer("bootstrap", None, "Resamples for a 95%% bootstrap interval of each "
+                         "metric (<name>_ci95); queries resampled, and for NMI and F1 the "
+                         "items with the clustering held fixed.", flag_values=flag_values)
     settings.define_flags(flag_values, names=("recall_k", "kmeans_seed"))
 
 
@@ -51,17 +59,38 @@ def main(argv: List[str]) -> None:
     del argv
     ks = parse_numbers("recall_k", FLAGS.recall_k, int)
     check_recall_k(ks)
-    embeddings = load_array("embeddings", FLAGS.embeddings)
-    labels = load_array("labels", FLAGS.labels)
-    if labels.ndim != 1:
-        raise UserError(f"--labels={FLAGS.labels}: expected a 1-D array")
+    if FLAGS.bootstrap is not None and FLAGS.bootstrap <= 0:
+        raise UserError(f"--bootstrap={FLAGS.bootstrap} must be positive")
+    embeddings, labels = load_pair("embeddings", "labels")
+    queries = query_labels = None
+    if FLAGS.query_embeddings or FLAGS.query_labels:
+        queries, query_labels = load_pair("query_embeddings", "query_labels")
+    same_files = queries is None or (
+        os.path.realpath(FLAGS.query_embeddings) == os.path.realpath(FLAGS.embeddings)
+        and os.path.realpath(FLAGS.query_labels) == os.path.realpath(FLAGS.labels))
     try:
-        metrics = evaluate_embeddings(embeddings, labels, ks, FLAGS.clustering,
-                                      FLAGS.kmeans_seed)
+        if same_files:
+            metrics = evaluate_embeddings(embeddings, labels, ks, FLAGS.clustering,
+                                          FLAGS.kmeans_seed, bootstrap=FLAGS.bootstrap or 0)
+        else:
+            metrics = evaluate_embeddings(queries, query_labels, ks, kmeans_seed=FLAGS.kmeans_seed,
+                                          gallery=embeddings, gallery_labels=labels,
+                                          bootstrap=FLAGS.bootstrap or 0)
     except UserError as error:  # inputs no metric is right for: name the files
-        raise UserError(f"--embeddings={FLAGS.embeddings}, --labels={FLAGS.labels}: "
-                        f"{error}") from None
+        files = [f"--{flag}={getattr(FLAGS, flag)}" for flag in
+                 ("query_embeddings", "query_labels", "embeddings", "labels")
+                 if getattr(FLAGS, flag)]
+        raise UserError(f"{', '.join(files)}: {error}") from None
     print(json.dumps(metrics, sort_keys=True))
+
+
+def load_pair(embeddings_flag: str, labels_flag: str):
+    """(embeddings, labels) from the .npy files two flags name; labels must be 1-D."""
+    embeddings = load_array(embeddings_flag, getattr(FLAGS, embeddings_flag))
+    labels = load_array(labels_flag, getattr(FLAGS, labels_flag))
+    if labels.ndim != 1:
+        raise UserError(f"--{labels_flag}={getattr(FLAGS, labels_flag)}: expected a 1-D array")
+    return embeddings, labels
 
 
 def run() -> None:

@@ -18,12 +18,13 @@ ROUND_CANDIDATES = 256
 LLOYD_ITERATIONS = 100
 LLOYD_CHUNK = 4
 LLOYD_TOLERANCE = 1e-5
+LLOYD_WORK = 3e12  # n * k * dim * iterations of one restart
 # Restarts, each a new seeding and its Lloyd iterations; the lowest objective wins. Ten as
 # scikit-learn's n_init while n * k is small (Cars196's test set: 8,131 x 98); fewer as it
 # grows, down to the single farthest-first one at Stanford Online Products' scale, where
-# one k-means takes tens of seconds and sequential k-means++ seeding minutes.
+# one k-means takes tens of seconds and sequential k-means++ seeding a minute.
 MAX_RESTARTS = 10
-RESTART_BUDGET = 2e7  # n * k summed over restarts
+RESTART_BUDGET = 6e7  # n * k summed over restarts
 
 
 def squared_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -87,20 +88,28 @@ def farthest_first(points: np.ndarray, k: int, rng: np.random.Generator) -> np.n
     return np.array(chosen)
 
 
+def lloyd_iterations(n: int, k: int, dim: int) -> int:
+    """At most LLOYD_ITERATIONS, fewer where one costs more than LLOYD_WORK / 100 (about 8
+    at Stanford Online Products' scale: 3 s an iteration on 2 cores)."""
+    return int(np.clip(LLOYD_WORK // (n * k * dim), LLOYD_CHUNK, LLOYD_ITERATIONS))
+
+
 def lloyd(points: np.ndarray, seeds: np.ndarray, seed: int) -> Tuple[np.ndarray, float]:
     """(cluster of every row, objective: the sum of squared distances to the centroids)
     after Lloyd iterations from the seeds (faiss, which also re-seeds empty clusters), in
-    chunks, until the objective stops falling (relative change below LLOYD_TOLERANCE) or after
-    LLOYD_ITERATIONS."""
+    chunks, until the objective stops falling (relative change below LLOYD_TOLERANCE) or
+    after `lloyd_iterations`."""
     centroids, objective = points[seeds], np.inf
-    for _ in range(0, LLOYD_ITERATIONS, LLOYD_CHUNK):
+    for _ in range(0, lloyd_iterations(len(points), len(seeds), points.shape[1]),
+                   LLOYD_CHUNK):
         kmeans = faiss.Kmeans(points.shape[1], len(seeds), niter=LLOYD_CHUNK, seed=seed,
-                              verbose=False, max_points_per_centroid=1 << 30)
+                              verbose=False, min_points_per_centroid=1,
+                              max_points_per_centroid=1 << 30)
         kmeans.train(points, init_centroids=centroids)
         centroids = kmeans.centroids
         distances, assignment = kmeans.index.search(points, 1)
         previous, objective = objective, float(distances.sum())
-        if previous - objective <= LLOYD_TOLERANCE * previous:
+        if previous < np.inf and previous - objective <= LLOYD_TOLERANCE * previous:
             break
     return assignment[:, 0], objective
 

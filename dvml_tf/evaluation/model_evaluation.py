@@ -40,7 +40,7 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
     writer = _eval_writer(os.path.join(config.model_dir, "logs", "eval"))
     with writer.as_default(step=step):
         for name, value in metrics.items():
-            if not name.startswith("num_"):
+            if isinstance(value, float):
                 tf.summary.scalar(f"eval/{name}", value)
     writer.flush()
     logging.info("step %d: %s", step, json.dumps(metrics))

@@ -14,7 +14,8 @@ from dvml_tf.config import SETTINGS, RunConfig
 
 COMMANDS = {
     "dvml_tf.main": set(SETTINGS),
-    "dvml_tf.cli.evaluate": {"embeddings", "labels", "clustering", "recall_k", "kmeans_seed"},
+    "dvml_tf.cli.evaluate": {"embeddings", "labels", "clustering", "recall_k", "kmeans_seed",
+                             "query_embeddings", "query_labels", "bootstrap"},
     "dvml_tf.cli.visualize": {"model_dir", "data_dir", "max_images"},
     "dvml_tf.cli.index": {"export", "images", "index", "k", "batch_size"},
     "dvml_tf.cli.serving_client": {"server", "model_name", "grpc"},

@@ -67,3 +67,13 @@ def test_merging_two_classes_gives_the_hand_computed_scores():
     # NMI: I = H(clusters), since the clusters are a function of the classes.
     h_clusters = -(4 / 6 * np.log(4 / 6) + 2 / 6 * np.log(2 / 6))
     assert nmi(labels, clusters) == pytest.approx(2 * h_clusters / (h_clusters + np.log(3)))
+
+
+def test_lloyd_runs_to_a_fixed_point():
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 30, 3000)
+    points = (rng.normal(size=(30, 12))[labels] + rng.normal(size=(3000, 12))).astype(np.float32)
+    clusters = clustering.kmeans_clusters(points, 30)
+    means = np.stack([points[clusters == c].mean(0) for c in range(30)])
+    reassigned = clustering.squared_distances(points, means).argmin(1)
+    assert np.mean(reassigned != clusters) < 0.002
