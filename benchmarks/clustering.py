@@ -20,8 +20,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from dvml_tf.evaluation.clustering import kmeans_clusters, restarts_for  # noqa: E402
-from dvml_tf.evaluation.metrics import l2_normalize, nmi, pairwise_f1  # noqa: E402
+from dvml_tf.evaluation.clustering import kmeans_clusters, nmi, pairwise_f1, restarts_for  # noqa: E402  # noqa: E402
+from dvml_tf.evaluation.metrics import l2_normalize  # noqa: E402
 
 
 def separable(num_classes, smallest, largest, dim, one_hot=False, seed=0):

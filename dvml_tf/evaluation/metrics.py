@@ -4,13 +4,14 @@ The test set is both query and gallery, a query never retrieves itself, and
 embeddings are L2-normalised and compared by Euclidean distance (exact, faiss flat).
 """
 import logging
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import faiss
 import numpy as np
 
 from dvml_tf.errors import UserError
-from dvml_tf.evaluation.clustering import kmeans_clusters
+from dvml_tf.evaluation.bootstrap import bootstrap_intervals, clustering_bootstrap_intervals
+from dvml_tf.evaluation.clustering import kmeans_clusters, nmi, pairwise_f1
 
 QUERY_CHUNK = 4096
 
@@ -131,86 +132,6 @@ def retrieval_metrics(queries: np.ndarray, query_labels: np.ndarray, ks: Sequenc
     """Recall@K for each K and MAP@R (see per_query_retrieval)."""
     values = per_query_retrieval(queries, query_labels, ks, gallery, gallery_labels)
     return {name: float(np.nanmean(per_query)) for name, per_query in values.items()}
-
-
-def bootstrap_intervals(per_query: Dict[str, np.ndarray], replicates: int,
-                        seed: int = 0) -> Dict[str, List[float]]:
-    """95 % percentile bootstrap interval of each metric's mean over queries: the queries
-    resampled with replacement `replicates` times (NaN entries left out of each mean)."""
-    rng = np.random.default_rng(seed)
-    n = len(next(iter(per_query.values())))
-    means = {name: np.empty(replicates) for name in per_query}
-    for replicate in range(replicates):
-        sample = rng.integers(0, n, n)
-        for name, values in per_query.items():
-            means[name][replicate] = np.nanmean(values[sample])
-    return {name: [float(v) for v in np.percentile(m, [2.5, 97.5])]
-            for name, m in means.items()}
-
-
-def clustering_bootstrap_intervals(labels: np.ndarray, clusters: np.ndarray, replicates: int,
-                                   seed: int = 0) -> Dict[str, List[float]]:
-    """95 % bootstrap intervals of NMI and F1 with the clustering held fixed: items
-    resampled with replacement, the (class, cluster) table recounted each time; the k-means
-    is not rerun (at SOP scale it costs seconds a run, the recount milliseconds).
-
-    Neither score is a mean, and resampling shifts both: a duplicated item always shares
-    its copy's class and cluster (NMI 0.75 rose to a resample mean of 0.81 on 200 items in
-    50 classes). The interval is therefore the resamples' 2.5-97.5 % spread around their
-    mean, placed around the estimate."""
-    rng = np.random.default_rng(seed)
-    _, label_ids = np.unique(labels, return_inverse=True)
-    _, cluster_ids = np.unique(clusters, return_inverse=True)
-    scores = {"nmi": np.empty(replicates), "f1": np.empty(replicates)}
-    for replicate in range(replicates):
-        sample = rng.integers(0, len(labels), len(labels))
-        scores["nmi"][replicate] = nmi(label_ids[sample], cluster_ids[sample])
-        scores["f1"][replicate] = pairwise_f1(label_ids[sample], cluster_ids[sample])
-    estimates = {"nmi": nmi(label_ids, cluster_ids), "f1": pairwise_f1(label_ids, cluster_ids)}
-    return {name: [float(estimates[name] + q - values.mean())
-                   for q in np.percentile(values, [2.5, 97.5])]
-            for name, values in scores.items()}
-
-
-def contingency(labels: np.ndarray, clusters: np.ndarray
-                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (class, cluster) table's non-zero cells: (counts, class of each cell, cluster of
-    each cell), class and cluster as 0-based ids. Sparse: SOP's 11,316 x 11,316 table would
-    take a GiB dense."""
-    _, label_ids = np.unique(labels, return_inverse=True)
-    _, cluster_ids = np.unique(clusters, return_inverse=True)
-    width = int(cluster_ids.max()) + 1
-    cells, counts = np.unique(label_ids.astype(np.int64) * width + cluster_ids,
-                              return_counts=True)
-    return counts, cells // width, cells % width
-
-
-def nmi(labels: np.ndarray, clusters: np.ndarray) -> float:
-    """2 I(clusters; classes) / (H(clusters) + H(classes))."""
-    counts, rows, cols = contingency(labels, clusters)
-    n = counts.sum()
-    row = np.bincount(rows, weights=counts) / n
-    col = np.bincount(cols, weights=counts) / n
-    joint = counts / n
-    mutual = float(np.sum(joint * np.log(joint / (row[rows] * col[cols]))))
-    row, col = row[row > 0], col[col > 0]
-    entropy = float(-np.sum(row * np.log(row)) - np.sum(col * np.log(col)))
-    return 1.0 if entropy == 0 else 2.0 * mutual / entropy
-
-
-def pairwise_f1(labels: np.ndarray, clusters: np.ndarray) -> float:
-    """F1 of 'same cluster' as a prediction of 'same class' over all pairs (Song et al. 2016)."""
-    counts, rows, cols = contingency(labels, clusters)
-
-    def pairs(sizes):
-        return float(np.sum(sizes * (sizes - 1) // 2))
-
-    true_positives = pairs(counts)
-    predicted = pairs(np.bincount(cols, weights=counts).astype(np.int64))
-    actual = pairs(np.bincount(rows, weights=counts).astype(np.int64))
-    precision = true_positives / predicted if predicted else 0.0
-    recall = true_positives / actual if actual else 0.0
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
 def _check_array(embeddings: np.ndarray, labels: np.ndarray, what: str) -> None:
