@@ -32,7 +32,7 @@ def _triplet(triplet_fn, margin):
 
     def loss(embeddings, labels, seed=None):
         return triplet_fn(labels, tf.math.l2_normalize(embeddings, axis=-1), margin=margin,
-                      distance_metric="squared-L2")
+                          distance_metric="squared-L2")
 
     return loss
 
