@@ -76,9 +76,9 @@ def nearest_neighbors(embeddings: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([nb for _, nb in neighbor_chunks(embeddings, k)])
 
 
-def recall_hits(hits: np.ndarray, ks: Sequence[int]) -> Dict[int, int]:
-    """Per K, how many queries have a same-class item among their K nearest (hits [n, k])."""
-    return {k: int(hits[:, :k].any(axis=1).sum()) for k in ks}
+def recall_hits(hits: np.ndarray, ks: Sequence[int]) -> Dict[int, np.ndarray]:
+    """Per K, whether each query has a same-class item among its K nearest (hits [n, k])."""
+    return {k: hits[:, :k].any(axis=1) for k in ks}
 
 
 def average_precision_at_r(hits: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -116,8 +116,8 @@ def per_query_retrieval(queries: np.ndarray, query_labels: np.ndarray, ks: Seque
     for start, neighbors in neighbor_chunks(queries, k, gallery):
         stop = start + len(neighbors)
         hits = gallery_labels[neighbors] == query_labels[start:stop, None]
-        for key in ks:
-            values[f"recall@{key}"][start:stop] = hits[:, :key].any(axis=1)
+        for key, found in recall_hits(hits, ks).items():
+            values[f"recall@{key}"][start:stop] = found
         values["map@r"][start:stop] = average_precision_at_r(hits, r[start:stop])
     values["map@r"][r <= 0] = np.nan
     if not same_set:

@@ -36,7 +36,7 @@ def run_modes(config: RunConfig) -> Optional[Dict[str, float]]:
     chief = distribution.is_chief()
     training = config.mode in TRAINING_MODES
     if not training:
-        load_run_config(config.model_dir)  # a one-line error before TensorFlow starts
+        load_run_config(config.model_dir)  # no trained run: one line before any data loads
     writes_model_dir = chief and config.mode != "export"
     with (holding_model_dir(config.model_dir) if writes_model_dir
           else contextlib.nullcontext()):

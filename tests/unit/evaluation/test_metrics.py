@@ -65,7 +65,9 @@ def test_average_precision_at_r_hand_computed():
 
 def test_recall_hits_hand_computed():
     hits = np.array([[0, 1], [0, 0], [1, 0]], bool)
-    assert evaluation.recall_hits(hits, (1, 2)) == {1: 1, 2: 2}
+    found = evaluation.recall_hits(hits, (1, 2))
+    assert {k: int(v.sum()) for k, v in found.items()} == {1: 1, 2: 2}
+    np.testing.assert_array_equal(found[1], [False, False, True])
 
 
 def test_ties_beyond_the_search_margin_break_by_index():
