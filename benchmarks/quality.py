@@ -1,18 +1,26 @@
-"""DVML against its baseline on the real Cars196 copy, same budget for both.
+"""DVML against its baseline on the real Cars196 copy, in three regimes, same budget for both.
 
-    .venv/bin/python benchmarks/quality.py run --method=dvml_triplet --seed=0
-    .venv/bin/python benchmarks/quality.py all        # every missing (method, seed), then report
-    .venv/bin/python benchmarks/quality.py report     # table -> docs/RESULTS.md, plot
+    .venv/bin/python benchmarks/quality.py stage1                 # the pretrained backbone
+    .venv/bin/python benchmarks/quality.py run --regime=pretrained --method=dvml_npairs --seed=0
+    .venv/bin/python benchmarks/quality.py all [--regime=frozen]  # every missing run, then report
+    .venv/bin/python benchmarks/quality.py report                 # docs/RESULTS.md, plot
 
-Methods: triplet, dvml_triplet, npairs, dvml_npairs, margin_dws, dvml_margin_dws; each
-pair shares backbone, image size, steps, batch and seeds and differs only in DVML's flags.
-VARIANTS are DVML settings studied against the same baselines; `run` takes them by name,
-`all` does not run them, and `report` tables the ones that have finished runs.
-Each (method, seed) run is one `python -m dvml_tf.main` invocation in
-benchmarks/results/quality/<method>_s<seed>/: rerunning it resumes from its last
-checkpoint, and its metrics.json is its results file, so the benchmark can be run in
-parts across sittings. Trained from scratch (no pretrained weights here) with the small
-CNN at 48 px; see SETTINGS for the budget.
+Regimes (no ImageNet weights can be had here):
+- scratch: the small CNN from random weights;
+- pretrained: stage 1 trains the backbone on the training classes only (Proxy-NCA, no
+  DVML) and saves it as a weights file; stage 2 fine-tunes it (--backbone_weights) at
+  the paper's learning rate, 1e-4;
+- frozen: the stage-1 backbone with --freeze_backbone; only the heads, the decoder and
+  the loss's own variables train (at 1e-3: they start from random weights).
+No test class is seen in any stage. Methods: triplet, npairs, margin_dws and each with
+DVML (the paper's method: both phases, its lambdas, the package's defaults); a pair shares
+backbone, image size, steps, batch and seeds and differs only in --dvml. VARIANTS are
+other DVML settings compared with the same baselines; `run` takes them by name, `all`
+does not run them, `report` tables those that finished.
+Each run is one `python -m dvml_tf.main` in benchmarks/results/quality/<regime>/
+<method>_s<seed>/: rerunning it resumes from its last checkpoint, and its metrics.json
+(with bootstrap intervals) and diagnostics.json are its results files, so the benchmark
+runs in parts across sittings.
 """
 import argparse
 import json
@@ -24,215 +32,282 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 DATA = os.path.join(ROOT, "..", "shared", "data", "cars196")
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "quality")
-# The triplet pair: TF-Addons' semi-hard triplet loss (squared distances, margin 0.2) at
-# the paper's learning rate, 1e-4. Measured from scratch at 48 px, no DVML, one seed:
-# at 1e-3 batch-hard and semi-hard mining both collapse (Recall@1 at or below the
-# untrained network's 7.8%), at 3e-4 semi-hard falls to 6.7% after 500 steps, and at
-# 1e-4 it reaches 15.0% after 1,000 steps. The other pairs learn at 1e-3.
-TRIPLET = ["--metric_loss=triplet_semihard", "--learning_rate=1e-4"]
-# Each metric loss's flags; its baseline adds --nodvml, its DVML method DVML below.
+STAGE1_DIR = os.path.join(RESULTS, "stage1")
+STAGE1_WEIGHTS = os.path.join(STAGE1_DIR, "backbone.h5")
+# One budget for every run: the small CNN at 48 px, batches of 15 classes x 4 images
+# (N-pair: 30 x 2), 1,000 steps, evaluated once at the end with 1,000 bootstrap resamples.
+SETTINGS = ["--dataset=folder", "--backbone=small_cnn", "--image_size=48", "--resize_size=54",
+            "--random_flip", "--embedding_dim=128", "--classes_per_batch=15",
+            "--images_per_class=4", "--train_steps=1000", "--checkpoint_every=250",
+            "--summary_every=50", "--export_dir=", "--eval_batch_size=256",
+            "--eval_bootstrap=1000"]
+# Stage 1: Proxy-NCA on the training classes, no DVML, 2,000 steps at 1e-3.
+STAGE1 = ["--metric_loss=proxy_nca", "--nodvml", "--learning_rate=1e-3", "--train_steps=2000"]
+# Each metric loss's flags. From scratch, the triplet pair trains at 1e-4 (at 1e-3 and
+# 3e-4 semi-hard and batch-hard mining both collapsed), the others at 1e-3.
 LOSSES = {
-    "triplet": TRIPLET,
+    "triplet": ["--metric_loss=triplet_semihard"],
     "npairs": ["--metric_loss=npairs", "--classes_per_batch=30", "--images_per_class=2"],
     "margin_dws": ["--metric_loss=margin_dws"],
 }
-# DVML as benchmarked (README, "Does DVML help?"): the paper's phase-1 weights for the
-# whole run, with the synthesized metric loss L3 averaged over 4 of the T = 20 samples
-# per image. From scratch, the paper's phase 2 destroys the embedding; the variants
-# below measure it and the other settings tried.
-DVML = {"phase1_steps": 1000, "synthesized_in_metric": 4, "phase1_lambdas": "1,1,0.1,1",
-        "phase2_reconstruction_trains": "everything"}
+SCRATCH_RATES = {"triplet": 1e-4, "npairs": 1e-3, "margin_dws": 1e-3}
+REGIMES = ("scratch", "pretrained", "frozen")
+SEEDS = {"scratch": (0, 1, 2), "pretrained": (0, 1, 2), "frozen": (0, 1, 2, 3, 4)}
+# DVML as the paper defines it, on this budget: phase 1 for the first half of the steps.
+PHASE1_STEPS = 500
 
 
-def dvml_flags(**changes):
-    """Flags of DVML as benchmarked, with `changes` to its settings."""
-    return ["--dvml"] + [f"--{name}={value}" for name, value in {**DVML, **changes}.items()]
+def regime_flags(regime, loss):
+    if regime == "scratch":
+        return [f"--learning_rate={SCRATCH_RATES[loss]}"]
+    weights = [f"--backbone_weights={STAGE1_WEIGHTS}"]
+    if regime == "pretrained":
+        return weights + ["--learning_rate=1e-4"]
+    return weights + ["--freeze_backbone", "--learning_rate=1e-3"]
 
 
 METHODS = {}
-for _loss, _flags in LOSSES.items():
-    METHODS[_loss] = _flags + ["--nodvml"]
-    METHODS[f"dvml_{_loss}"] = _flags + dvml_flags()
-# Other DVML settings, each {name: (its baseline, flags)}, compared with that baseline.
-# "_paper": the paper's schedule, phase 2 from step 500, one synthesized sample per image;
-# "_phase2_variance_heads": phase 2 from step 500, its reconstruction training the mu and
-# log sigma^2 heads only.
+for _loss in LOSSES:
+    METHODS[_loss] = (_loss, ["--nodvml"])
+    METHODS[f"dvml_{_loss}"] = (_loss, ["--dvml", f"--phase1_steps={PHASE1_STEPS}"])
+# name -> (its baseline, DVML flags): the levers of the paper's balance, one at a time.
 VARIANTS = {}
-for _loss, _flags in LOSSES.items():
-    VARIANTS[f"dvml_{_loss}_paper"] = (_loss, _flags + dvml_flags(phase1_steps=500,
-                                                                  synthesized_in_metric=1))
-    VARIANTS[f"dvml_{_loss}_phase2_variance_heads"] = (_loss, _flags + dvml_flags(
-        phase1_steps=500, phase2_reconstruction_trains="variance_heads"))
-_MARGIN_DWS_VARIANTS = {
-    "1_sample": dict(synthesized_in_metric=1),
-    "20_samples": dict(synthesized_in_metric=20),
-    "lambda3_0.02": dict(synthesized_in_metric=1, phase1_lambdas="1,1,0.02,1"),
-    "kl_0.1": dict(phase1_lambdas="0.1,1,0.1,1"),
-    # No L3: z_I gets the baseline's gradients only, a control of the runs' reproducibility.
-    "no_l3": dict(synthesized_in_metric=1, phase1_lambdas="1,1,0,1"),
-}
-VARIANTS.update({f"dvml_margin_dws_{name}": ("margin_dws", LOSSES["margin_dws"] + dvml_flags(**c))
-                 for name, c in _MARGIN_DWS_VARIANTS.items()})
-SEEDS = (0, 1, 2)
-# One budget for every run: 1,000 steps at 48 px, 2.3-3.6 minutes a run on 2 cores,
-# evaluation included (a plain margin_dws run: Recall@1 27.5% after 1,000 steps, 34.6%
-# after 1,500).
-SETTINGS = ["--dataset=folder", "--backbone=small_cnn", "--image_size=48", "--resize_size=54",
-            "--random_flip", "--embedding_dim=128", "--classes_per_batch=15",
-            "--images_per_class=4", "--learning_rate=1e-3", "--train_steps=1000",
-            "--checkpoint_every=250", "--summary_every=50",
-            "--export_dir=", "--eval_batch_size=256"]
+for _loss in LOSSES:
+    _dvml = METHODS[f"dvml_{_loss}"][1]
+    VARIANTS[f"dvml_{_loss}_phase1_only"] = (_loss, ["--dvml", "--phase1_steps=1000"])
+    VARIANTS[f"dvml_{_loss}_mean"] = (_loss, _dvml + ["--metric_reduction=mean"])
+    VARIANTS[f"dvml_{_loss}_sum"] = (_loss, _dvml + ["--metric_reduction=sum"])
+    VARIANTS[f"dvml_{_loss}_zero_heads"] = (_loss, _dvml + ["--variance_heads_init=zeros"])
+    VARIANTS[f"dvml_{_loss}_squared"] = (_loss, _dvml + ["--reconstruction=squared"])
 # Beside each run's metrics.json: its wall time and the commit of the code it ran.
 RUN_INFO = "run_info.json"
 COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "nmi", "f1", "map@r")
 
 
-def run_dir(method, seed):
-    return os.path.join(RESULTS, f"{method}_s{seed}")
+def run_dir(regime, method, seed):
+    return os.path.join(RESULTS, regime, f"{method}_s{seed}")
 
 
-def flags_of(method):
-    return METHODS[method] if method in METHODS else VARIANTS[method][1]
+def baseline_of(method):
+    return METHODS[method][0] if method in METHODS else VARIANTS[method][0]
 
 
-def command(method, seed, data_dir=DATA):
-    return [sys.executable, "-m", "dvml_tf.main", *SETTINGS, *flags_of(method),
-            f"--data_dir={data_dir}", f"--seed={seed}", f"--model_dir={run_dir(method, seed)}"]
+def command(regime, method, seed, data_dir=DATA):
+    loss = method if method in LOSSES else baseline_of(method)
+    dvml = METHODS[method][1] if method in METHODS else VARIANTS[method][1]
+    return [sys.executable, "-m", "dvml_tf.main", *SETTINGS, *LOSSES[loss],
+            *regime_flags(regime, loss), *dvml, f"--data_dir={data_dir}", f"--seed={seed}",
+            f"--model_dir={run_dir(regime, method, seed)}"]
 
 
-def run(method, seed):
-    """Trains and evaluates one (method, seed), resuming if interrupted."""
+def _commit():
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip() or "unknown"
+
+
+def _timed(argv, folder):
+    """Runs argv; adds its wall time to folder's run_info.json."""
     start = time.perf_counter()
-    subprocess.run(command(method, seed), cwd=ROOT, check=True)
-    seconds = time.perf_counter() - start + run_info(method, seed).get("seconds", 0.0)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip() or "unknown"
-    with open(os.path.join(run_dir(method, seed), RUN_INFO), "w") as f:
-        json.dump({"seconds": seconds, "commit": commit}, f)
-    print(f"{method} seed {seed}: {seconds / 60:.1f} min")
+    subprocess.run(argv, cwd=ROOT, check=True)
+    path = os.path.join(folder, RUN_INFO)
+    before = json.load(open(path)).get("seconds", 0.0) if os.path.exists(path) else 0.0
+    seconds = time.perf_counter() - start + before
+    with open(path, "w") as f:
+        json.dump({"seconds": seconds, "commit": _commit()}, f)
+    return seconds
 
 
-def run_info(method, seed):
-    """{"seconds": wall time of every sitting so far, "commit": the code it ran}, or {}."""
-    path = os.path.join(run_dir(method, seed), RUN_INFO)
-    return json.load(open(path)) if os.path.exists(path) else {}
+def stage1():
+    """Trains the stage-1 backbone and writes its weights file (once)."""
+    if os.path.exists(STAGE1_WEIGHTS):
+        return
+    run = os.path.join(STAGE1_DIR, "run")
+    argv = [sys.executable, "-m", "dvml_tf.main", *SETTINGS, *STAGE1, f"--data_dir={DATA}",
+            "--seed=0", f"--model_dir={run}"]
+    seconds = _timed(argv, STAGE1_DIR)
+    from dvml_tf.training.checkpoints import save_backbone_weights
+
+    save_backbone_weights(run, STAGE1_WEIGHTS)
+    print(f"stage 1: {seconds / 60:.1f} min -> {STAGE1_WEIGHTS}")
 
 
-def collect(methods):
-    """{method: [metrics of each finished seed]} for those of `methods` that have any."""
+def run(regime, method, seed):
+    """Trains and evaluates one (regime, method, seed), resuming if interrupted."""
+    if regime != "scratch":
+        stage1()
+    seconds = _timed(command(regime, method, seed), run_dir(regime, method, seed))
+    print(f"{regime} {method} seed {seed}: {seconds / 60:.1f} min")
+
+
+def _json(path):
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def collect(regime, methods):
+    """{method: [results of each finished seed]} for those of `methods` that have any."""
     results = {}
     for method in methods:
-        for seed in SEEDS:
-            path = os.path.join(run_dir(method, seed), "metrics.json")
-            if os.path.exists(path):
+        for seed in SEEDS[regime]:
+            folder = run_dir(regime, method, seed)
+            metrics = _json(os.path.join(folder, "metrics.json"))
+            if metrics:
                 results.setdefault(method, []).append(
-                    {**json.load(open(path)), "seed": seed,
-                     "commit": run_info(method, seed).get("commit", "unknown")})
+                    {**metrics, "seed": seed, "diagnostics": _json(
+                        os.path.join(folder, "diagnostics.json")),
+                     "commit": (_json(os.path.join(folder, RUN_INFO)) or {}).get("commit")})
     return results
 
 
 def table(results):
-    lines = ["| method | seeds | code | " + " | ".join(COLUMNS) + " |",
-             "|---|---|---|" + "---|" * len(COLUMNS)]
+    lines = ["| method | seeds | " + " | ".join(COLUMNS) + " | R@1 95 % CI (seed mean) |",
+             "|---|---|" + "---|" * (len(COLUMNS) + 1)]
     for method, runs in results.items():
         cells = []
         for column in COLUMNS:
             values = 100 * np.array([r[column] for r in runs])
             spread = f" ± {values.std(ddof=1):.1f}" if len(values) > 1 else ""
             cells.append(f"{values.mean():.1f}{spread}")
-        commits = ", ".join(sorted({r["commit"] for r in runs}))
-        lines.append(f"| {method} | {len(runs)} | {commits} | " + " | ".join(cells) + " |")
+        intervals = [r.get("recall@1_ci95") for r in runs if r.get("recall@1_ci95")]
+        half = (f"± {100 * np.mean([(b - a) / 2 for a, b in intervals]):.1f}"
+                if intervals else "–")
+        lines.append(f"| {method} | {len(runs)} | " + " | ".join(cells) + f" | {half} |")
     return "\n".join(lines)
 
 
-def plot(results, path):
+def differences(results, pairs):
+    """Rows: Recall@1 of each DVML method minus its baseline's, seed by seed, and whether
+    the mean difference is beyond the seeds' noise (its 95 % t-interval excludes 0)."""
+    from scipy import stats
+
+    lines = ["| DVML method | baseline | R@1 difference per seed (points) | mean ± sd | "
+             "beyond noise? |", "|---|---|---|---|---|"]
+    for method, baseline in pairs:
+        ours = {r["seed"]: r["recall@1"] for r in results.get(method, [])}
+        theirs = {r["seed"]: r["recall@1"] for r in results.get(baseline, [])}
+        deltas = np.array([100 * (ours[s] - theirs[s]) for s in sorted(ours) if s in theirs])
+        if not len(deltas):
+            continue
+        cells = ", ".join(f"{d:+.1f}" for d in deltas)
+        if len(deltas) > 1:
+            sd = deltas.std(ddof=1)
+            half = stats.t.ppf(0.975, len(deltas) - 1) * sd / np.sqrt(len(deltas))
+            verdict = ("no" if abs(deltas.mean()) <= half
+                       else ("yes, better" if deltas.mean() > 0 else "yes, worse"))
+            summary = f"{deltas.mean():+.1f} ± {sd:.1f}"
+        else:
+            verdict, summary = "one seed", f"{deltas.mean():+.1f}"
+        lines.append(f"| {method} | {baseline} | {cells} | {summary} | {verdict} |")
+    return "\n".join(lines)
+
+
+def diagnostics_table(results):
+    """Table 4's statistics and the variance branch of seed 0 of each method."""
+    lines = ["| method | KS p mean ± sd | relative deviation % | sigma mean | active units | "
+             "Var(mu) between classes |", "|---|---|---|---|---|---|"]
+    for method, runs in results.items():
+        first = next((r["diagnostics"] for r in runs if r["seed"] == 0 and r["diagnostics"]),
+                     None)
+        if first is None:
+            continue
+        branch = first.get("variance_branch") or {}
+        cells = [f"{100 * first['ks_p_value_mean']:.1f} ± {100 * first['ks_p_value_sd']:.1f}",
+                 f"{first['relative_deviation_percent']:.1f}",
+                 *(f"{branch[k]:.3g}" if k in branch else "–"
+                   for k in ("sigma_mean", "active_units", "mu_between_class_share"))]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(by_regime, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    methods = list(results)
-    means = [100 * np.mean([r["recall@1"] for r in results[m]]) for m in methods]
-    errors = [100 * np.std([r["recall@1"] for r in results[m]]) for m in methods]
-    figure, axes = plt.subplots(figsize=(8, 4), dpi=100)
-    axes.bar(methods, means, yerr=errors, color=["#999" if not m.startswith("dvml") else "#36c"
-                                                  for m in methods])
-    axes.set_ylabel("Recall@1 (%) on Cars196 classes 99-196")
-    axes.tick_params(axis="x", rotation=20)
+    figure, axes = plt.subplots(1, len(by_regime), figsize=(4 * len(by_regime), 4), dpi=100,
+                                squeeze=False)
+    for axis, (regime, results) in zip(axes[0], by_regime.items()):
+        methods = list(results)
+        means = [100 * np.mean([r["recall@1"] for r in results[m]]) for m in methods]
+        errors = [100 * np.std([r["recall@1"] for r in results[m]]) for m in methods]
+        axis.bar(methods, means, yerr=errors,
+                 color=["#36c" if m.startswith("dvml") else "#999" for m in methods])
+        axis.set_title(regime)
+        axis.set_ylabel("Recall@1 (%), Cars196 classes 99-196")
+        axis.tick_params(axis="x", rotation=45)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
 
 
-def differences(results, pairs):
-    """Markdown rows: Recall@1 of each DVML method minus its baseline's, seed by seed."""
-    lines = ["| DVML method | baseline | R@1 difference per seed (points) | mean |",
-             "|---|---|---|---|"]
-    for method, baseline in pairs:
-        by_seed = {run["seed"]: run["recall@1"] for run in results.get(method, [])}
-        base = {run["seed"]: run["recall@1"] for run in results.get(baseline, [])}
-        deltas = [100 * (by_seed[s] - base[s]) for s in SEEDS if s in by_seed and s in base]
-        if deltas:
-            cells = ", ".join(f"{d:+.1f}" for d in deltas)
-            lines.append(f"| {method} | {baseline} | {cells} | {np.mean(deltas):+.1f} |")
-    return "\n".join(lines)
+def _hours():
+    total = 0.0
+    for root, _, files in os.walk(RESULTS):
+        if RUN_INFO in files:
+            total += json.load(open(os.path.join(root, RUN_INFO))).get("seconds", 0.0)
+    return total / 3600
 
 
 def report():
-    results = collect(METHODS)
-    if not results:
+    sections, by_regime = [], {}
+    for regime in REGIMES:
+        results = collect(regime, METHODS)
+        if not results:
+            continue
+        by_regime[regime] = results
+        variants = collect(regime, VARIANTS)
+        pairs = [(m, baseline_of(m)) for m in {**METHODS, **variants} if m.startswith("dvml_")]
+        sections.append("\n\n".join(
+            [f"## {regime}", table(results), differences({**results, **variants}, pairs)]
+            + ([table(variants)] if variants else [])
+            + ["Diagnostics (seed 0, test set):",
+               diagnostics_table({**results, **variants})]))
+    if not sections:
         sys.exit("error: no finished runs under benchmarks/results/quality")
-    variants = collect(VARIANTS)
-    os.makedirs(os.path.join(ROOT, "docs"), exist_ok=True)
-    plot(results, os.path.join(ROOT, "docs", "quality_recall_at_1.png"))
-    pairs = [(m, m[len("dvml_"):]) for m in METHODS if m.startswith("dvml_")]
-    pairs += [(v, VARIANTS[v][0]) for v in variants]
-    text = "\n\n".join([table(results), differences({**results, **variants}, pairs)]
-                       + ([table(variants)] if variants else []))
-    hours = sum(run_info(m, s).get("seconds", 0.0)
-                for m in {**METHODS, **VARIANTS} for s in SEEDS) / 3600
-    example = " ".join(command("dvml_triplet", 0, "../shared/data/cars196")[1:])
-    example = example.replace(ROOT + "/", "")
+    plot(by_regime, os.path.join(ROOT, "docs", "quality_recall_at_1.png"))
+    example = " ".join(command("pretrained", "dvml_margin_dws", 0, "../shared/data/cars196")[1:])
+    text = "\n\n".join(sections)
     with open(os.path.join(ROOT, "docs", "RESULTS.md"), "w") as f:
         f.write(
             "# DVML against its baselines on the Cars196 copy\n\n"
-            "Written by `benchmarks/quality.py report` from the runs finished so far.\n"
-            "Zero-shot split: classes 001-098 train (8,054 images), 099-196 test (8,131),\n"
-            "(../shared/data/cars196). Trained from scratch on 2 CPU cores: small CNN,\n"
-            "48 px crops of 54 px images, batches of 15 classes x 4 images, 1,000 steps.\n"
-            f"DVML: `{' '.join(dvml_flags())}`;\n"
-            "the variants change one or two of these (`_paper`: the paper's schedule, phase 2\n"
-            "from step 500, one synthesized sample per image). Values in %, mean ± sample\n"
-            f"standard deviation over seeds. Wall time of all runs below: {hours:.2f} h.\n"
-            "`code` is the commit each run ran; the README, \"Does DVML help?\", reads them.\n\n"
+            "Written by `benchmarks/quality.py report` from the runs finished so far\n"
+            "(benchmarks/quality.py's docstring says what each regime is). Zero-shot split:\n"
+            "classes 001-098 train (8,054 images), 099-196 test (8,131). Small CNN, 48 px\n"
+            "crops of 54 px images, 1,000 steps per run; DVML: both phases, phase 2 from\n"
+            f"step {PHASE1_STEPS}. Values in %, mean ± sample standard deviation over seeds;\n"
+            "the CI column is the mean half-width of each run's 95 % bootstrap interval\n"
+            "(queries resampled). A difference is beyond noise when its 95 % t-interval over\n"
+            f"seeds excludes 0. Wall time of all runs so far: {_hours():.2f} h on 2 CPU cores.\n\n"
             f"{text}\n\n"
-            "Each run, e.g. DVML+triplet with seed 0:\n\n"
-            f"    python {example}\n\n"
-            "Everything: `python benchmarks/quality.py all` (resumable; then `report`); a\n"
-            "variant: `python benchmarks/quality.py run --seed=0 "
-            "--method=dvml_margin_dws_paper`.\n\n"
+            "Each run, e.g. DVML + margin/DWS, pretrained, seed 0:\n\n"
+            f"    python {example.replace(ROOT + '/', '')}\n\n"
             "![Recall@1](quality_recall_at_1.png)\n")
     print(text)
-    return text
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("run", "all", "report"))
+    parser.add_argument("action", choices=("stage1", "run", "all", "report"))
+    parser.add_argument("--regime", choices=REGIMES)
     parser.add_argument("--method", choices=sorted({**METHODS, **VARIANTS}))
-    parser.add_argument("--seed", type=int, choices=SEEDS)
+    parser.add_argument("--seed", type=int)
     args = parser.parse_args()
-    if args.action == "run":
-        if args.method is None or args.seed is None:
-            sys.exit("error: run needs --method and --seed")
-        run(args.method, args.seed)
+    if args.action == "stage1":
+        stage1()
+    elif args.action == "run":
+        if None in (args.regime, args.method, args.seed):
+            sys.exit("error: run needs --regime, --method and --seed")
+        run(args.regime, args.method, args.seed)
     elif args.action == "all":
-        for method in METHODS:
-            for seed in SEEDS:
-                if not os.path.exists(os.path.join(run_dir(method, seed), "metrics.json")):
-                    run(method, seed)
+        for regime in ([args.regime] if args.regime else REGIMES):
+            for seed in SEEDS[regime]:
+                for method in METHODS:
+                    if not os.path.exists(os.path.join(run_dir(regime, method, seed),
+                                                       "metrics.json")):
+                        run(regime, method, seed)
         report()
     else:
         report()

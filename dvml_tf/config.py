@@ -19,7 +19,8 @@ from dvml_tf.data.datasets import DATASETS
 from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.errors import UserError
 from dvml_tf.losses.backend import BACKENDS, check_backend
-from dvml_tf.losses.metric import METRIC_LOSSES
+from dvml_tf.losses.metric import METRIC_LOSSES, REDUCTIONS
+from dvml_tf.losses.variational import RECONSTRUCTIONS
 from dvml_tf.models.backbones import BACKBONES
 from dvml_tf.training.distribution import STRATEGIES
 
@@ -56,9 +57,25 @@ class RunConfig:
         "auto", "Who computes the triplet, N-pair, lifted and contrastive losses: tfa "
         "(TF-Addons, TensorFlow 2.15), own (the package's, any TensorFlow), or auto: tfa "
         "where it imports, else own.", BACKENDS)
+    metric_reduction: str = _setting(
+        "mean", "How a metric loss combines its terms: mean (TF-Addons') or sum (eqs. 2 and 4 "
+        "as printed; weighs Lm against the KL and reconstruction ~terms-per-batch times more).",
+        REDUCTIONS)
+    num_proxies: int = _setting(
+        0, "--metric_loss=proxy_nca: rows of the proxy table; 0: one per training class.")
     dvml: bool = _setting(True, "False trains the plain metric-learning baseline.")
+    reconstruction: str = _setting(
+        "distance", "L2 (eq. 9): the Euclidean distance (the paper) or the squared error.",
+        RECONSTRUCTIONS)
+    variance_heads_init: str = _setting(
+        "random", "Initial kernels of the mu and log sigma^2 heads: random (Glorot uniform, "
+        "the paper's) or zeros (the variance distribution starts at the prior N(0, I)).",
+        ("random", "zeros"))
     backbone: str = _setting("googlenet", "Feature extractor.", BACKBONES)
     backbone_weights: str = _setting("none", "none, imagenet, or a Keras weights file.")
+    freeze_backbone: bool = _setting(
+        False, "Train only the heads, the decoder and the loss's own variables; the backbone "
+        "keeps its weights and runs batch norm in inference mode.")
     embedding_dim: int = _setting(512, "Size of z_I, mu and log sigma^2.")
     decoder_hidden: int = _setting(512, "Hidden units of the decoder.")
     num_samples: int = _setting(20, "T: variance samples drawn per image.")
@@ -86,6 +103,9 @@ class RunConfig:
     recall_k: Tuple[int, ...] = _setting((1, 2, 4, 8), "K values of Recall@K.")
     eval_batch_size: int = _setting(128, "Batch size when embedding the test set.")
     eval_every: int = _setting(0, "Evaluate every N steps during training (0: at the end).")
+    eval_bootstrap: int = _setting(
+        0, "Resamples of a 95-percent bootstrap interval beside each metric "
+        "(<name>_ci95); 0: none.")
     checkpoint_every: int = _setting(500, "Save a checkpoint every N steps.")
     keep_checkpoints: int = _setting(5, "How many recent checkpoints to keep.")
     summary_every: int = _setting(50, "Write TensorBoard training scalars every N steps.")
@@ -127,7 +147,7 @@ DATASET_DEFAULTS: Dict[str, Dict[str, Any]] = {
 }
 # Settings that shape the network: eval and export read them from the trained run.
 ARCHITECTURE_KEYS = ("backbone", "embedding_dim", "decoder_hidden", "image_size", "resize_size",
-                     "metric_loss", "dvml")
+                     "metric_loss", "num_proxies", "dvml")
 SETTINGS = tuple(field.name for field in dataclasses.fields(RunConfig))
 SETTING_TYPES = typing.get_type_hints(RunConfig)
 
@@ -193,6 +213,11 @@ def validate(config: RunConfig) -> None:
     if not 1 <= config.synthesized_in_metric <= config.num_samples:
         raise UserError(f"--synthesized_in_metric={config.synthesized_in_metric} must be "
                         f"between 1 and --num_samples={config.num_samples}")
+    if config.num_proxies < 0:
+        raise UserError(f"--num_proxies={config.num_proxies} must be 0 (one per training "
+                        "class) or positive")
+    if config.eval_bootstrap < 0:
+        raise UserError(f"--eval_bootstrap={config.eval_bootstrap} must be 0 (none) or positive")
     if config.eval_every < 0:
         raise UserError(f"--eval_every={config.eval_every} must be 0 or positive")
     check_recall_k(config.recall_k)

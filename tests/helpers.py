@@ -17,7 +17,8 @@ def settings_of(**changes) -> DVMLSettings:
 
 
 def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, seed=0,
-               images_per_class=2, metric_loss_backend="auto", **settings):
+               images_per_class=2, metric_loss_backend="auto", variance_heads_init="random",
+               **settings):
     """A compiled DVML model on 16 px images with a small CNN; `settings` are RunConfig
     fields of DVMLSettings."""
     keras.utils.set_random_seed(seed)
@@ -29,6 +30,7 @@ def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, s
         settings=settings_of(dvml=dvml, num_samples=num_samples, phase1_steps=phase1_steps,
                              seed=seed, **settings),
         decoder_hidden=16,
+        variance_heads_init=variance_heads_init,
     )
     optimizer = keras.optimizers.Adam(1e-2)
     optimizer.build(model.trainable_variables)

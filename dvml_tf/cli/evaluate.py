@@ -33,8 +33,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
                         "MAP@R only).", flag_values=flag_values)
     flags.DEFINE_string("query_labels", None, "A .npy file of the queries' labels.",
                         flag_values=flag_values)
-    flags.DEFINE_integer("bootstrap", None, "Resamples for a 95%% bootstrap interval of each "
-                         "metric (<name>_ci95); queries resampled, and for NMI and F1 the "
+    flags.DEFINE_integer("bootstrap", None, "Resamples for a 95-percent bootstrap interval of "
+                         "each metric (<name>_ci95); queries resampled, and for NMI and F1 the "
                          "items with the clustering held fixed.", flag_values=flag_values)
     settings.define_flags(flag_values, names=("recall_k", "kmeans_seed"))
 

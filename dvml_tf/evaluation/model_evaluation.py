@@ -1,10 +1,11 @@
-"""A trained model's evaluation: embed the test split, compute every metric, log them to
-TensorBoard and metrics.json."""
+"""A trained model's evaluation: embed the test split, compute every metric and the
+diagnostics of what the variance branch learned, log them to TensorBoard, metrics.json and
+diagnostics.json."""
 import functools
 import json
 import logging
 import os
-from typing import Dict, Tuple
+from typing import Dict, NamedTuple, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -13,38 +14,59 @@ from dvml_tf.config import RunConfig
 from dvml_tf.data.pipeline import eval_dataset
 from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.data.splits import ImageSplit
+from dvml_tf.evaluation.diagnostics import embedding_diagnostics
 from dvml_tf.evaluation.metrics import evaluate_embeddings
 from dvml_tf.models.dvml import DVMLModel
 
 METRICS_FILE = "metrics.json"
+DIAGNOSTICS_FILE = "diagnostics.json"
+
+
+class Evaluation(NamedTuple):
+    metrics: Dict[str, object]
+    diagnostics: Dict[str, object]
+
+
+def compute_embeddings_with_variance(model: DVMLModel, split: ImageSplit, sizes: ImageSizes,
+                                     batch_size: int) -> Tuple[np.ndarray, ...]:
+    """(embeddings [N, D] float32: L2-normalised z_I, mu [N, D], log sigma^2 [N, D],
+    labels [N]) in split order."""
+    embed = tf.function(model.embed_with_variance)
+    parts, labels = [], []
+    for images, batch_labels in eval_dataset(split, sizes, batch_size):
+        parts.append([t.numpy() for t in embed(images)])
+        labels.append(batch_labels.numpy())
+    return (*(np.concatenate(p) for p in zip(*parts)), np.concatenate(labels))
 
 
 def compute_embeddings(model: DVMLModel, split: ImageSplit, sizes: ImageSizes,
                        batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
     """(embeddings [N, D] float32, labels [N]) in split order: L2-normalised z_I."""
-    embed = tf.function(model.embed)
-    embeddings, labels = [], []
-    for images, batch_labels in eval_dataset(split, sizes, batch_size):
-        embeddings.append(embed(images).numpy())
-        labels.append(batch_labels.numpy())
-    return np.concatenate(embeddings), np.concatenate(labels)
+    embeddings, _, _, labels = compute_embeddings_with_variance(model, split, sizes, batch_size)
+    return embeddings, labels
 
 
 def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
-                   step: int) -> Dict[str, float]:
-    """Embeds the test split, computes every metric, logs them to TensorBoard, returns them."""
-    embedded, labels = compute_embeddings(model, test_split, config.image_sizes(training=False),
-                                          config.eval_batch_size)
+                   step: int) -> Evaluation:
+    """Embeds the test split, computes every metric and the diagnostics, logs them to
+    TensorBoard, returns them."""
+    embedded, mu, log_var, labels = compute_embeddings_with_variance(
+        model, test_split, config.image_sizes(training=False), config.eval_batch_size)
     metrics = evaluate_embeddings(embedded, labels, config.recall_k,
-                                  kmeans_seed=config.kmeans_seed)
+                                  kmeans_seed=config.kmeans_seed,
+                                  bootstrap=config.eval_bootstrap)
+    diagnostics = embedding_diagnostics(embedded, mu, log_var, labels, config.dvml)
     writer = _eval_writer(os.path.join(config.model_dir, "logs", "eval"))
     with writer.as_default(step=step):
         for name, value in metrics.items():
             if isinstance(value, float):
                 tf.summary.scalar(f"eval/{name}", value)
+        for name in ("ks_p_value_mean", "relative_deviation_percent"):
+            if diagnostics[name] is not None:
+                tf.summary.scalar(f"eval_diagnostics/{name}", diagnostics[name])
     writer.flush()
     logging.info("step %d: %s", step, json.dumps(metrics))
-    return metrics
+    return Evaluation(metrics, diagnostics)
 
 
 @functools.cache
@@ -53,9 +75,9 @@ def _eval_writer(log_dir: str) -> tf.summary.SummaryWriter:
     return tf.summary.create_file_writer(log_dir)
 
 
-def write_metrics(model_dir: str, metrics: Dict[str, float]) -> None:
-    """Writes metrics.json atomically."""
-    path = os.path.join(model_dir, METRICS_FILE)
+def write_json(model_dir: str, name: str, values: Dict[str, object]) -> None:
+    """Writes <model_dir>/<name> (metrics.json, diagnostics.json) atomically."""
+    path = os.path.join(model_dir, name)
     with open(path + ".tmp", "w") as f:
-        json.dump(metrics, f, indent=2, sort_keys=True)
+        json.dump(values, f, indent=2, sort_keys=True)
     os.replace(path + ".tmp", path)

@@ -38,11 +38,12 @@ def negative_log_weights(distances: tf.Tensor, labels: tf.Tensor, dim: tf.Tensor
     return tf.where(tf.reduce_any(allowed, axis=1, keepdims=True), weighted, uniform)
 
 
-def margin_dws_loss(margin: float, beta: tf.Variable) -> Callable:
+def margin_dws_loss(margin: float, beta: tf.Variable, reduction: str = "mean") -> Callable:
     """Wu et al.'s margin loss on non-squared distances of unit vectors, with a learned
     boundary beta. Every positive pair (i, j) contributes relu(margin + d_ij - beta), and
     one negative n drawn for it by distance-weighted sampling relu(margin + beta - d_in);
-    the sum is averaged over the terms that are non-zero."""
+    the sum is averaged over the terms that are non-zero (Wu et al.'s reduction), or with
+    reduction="sum" left a sum (eq. 4 as printed)."""
 
     def loss(embeddings, labels, seed=None):
         unit = tf.math.l2_normalize(embeddings, axis=-1)
@@ -59,8 +60,11 @@ def margin_dws_loss(margin: float, beta: tf.Variable) -> Callable:
         mask = tf.cast(positive, tf.float32)
         positive_loss = tf.nn.relu(margin + distances - beta) * mask
         negative_loss = tf.nn.relu(margin + beta - negative_distances) * mask
+        total = tf.reduce_sum(positive_loss + negative_loss)
+        if reduction == "sum":
+            return total
         active = tf.reduce_sum(tf.cast(positive_loss > 0, tf.float32)
                                + tf.cast(negative_loss > 0, tf.float32))
-        return tf.reduce_sum(positive_loss + negative_loss) / tf.maximum(active, 1.0)
+        return total / tf.maximum(active, 1.0)
 
     return loss

@@ -14,6 +14,7 @@ from dvml_tf.models.dvml import DVMLModel, DVMLSettings, build_dvml_model
 def dvml_settings(config: RunConfig) -> DVMLSettings:
     return DVMLSettings(
         dvml=config.dvml,
+        reconstruction=config.reconstruction,
         num_samples=config.num_samples,
         synthesized_in_metric=config.synthesized_in_metric,
         phase2_reconstruction_trains=config.phase2_reconstruction_trains,
@@ -43,11 +44,15 @@ def build_model(config: RunConfig,
     with precision_policy(config.mixed_precision), \
             (strategy or tf.distribute.get_strategy()).scope():
         backbone = build_backbone(config.backbone, config.image_size, config.backbone_weights)
-        metric_loss = make_metric_loss(config.metric_loss, config.margin,
-                                       config.images_per_class, config.npairs_l2_reg,
-                                       config.metric_loss_backend)
+        # A frozen backbone (trainable=False) also runs its batch norm in inference mode.
+        backbone.trainable = not config.freeze_backbone
+        metric_loss = make_metric_loss(
+            config.metric_loss, config.margin, config.images_per_class, config.npairs_l2_reg,
+            config.metric_loss_backend, config.metric_reduction, max(config.num_proxies, 1),
+            config.embedding_dim)
         model = build_dvml_model(backbone, config.embedding_dim, metric_loss,
-                                 dvml_settings(config), config.decoder_hidden)
+                                 dvml_settings(config), config.decoder_hidden,
+                                 config.variance_heads_init)
         optimizer = keras.optimizers.Adam(config.learning_rate)
         if config.mixed_precision == "mixed_float16":
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)

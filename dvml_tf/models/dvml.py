@@ -11,7 +11,7 @@ gathered from every replica); KL and reconstruction are each replica's means. A 
 whose loss or gradients are not finite is skipped and counted (guarded_update.py).
 """
 import dataclasses
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -42,6 +42,7 @@ class DVMLSettings:
     """How the four losses are combined over training."""
 
     dvml: bool
+    reconstruction: str  # "distance" (eq. 9) or "squared"
     num_samples: int
     synthesized_in_metric: int
     # What phase 2's reconstruction trains besides the decoder: "everything" (the paper)
@@ -88,7 +89,13 @@ class DVMLModel(keras.Model):
 
     def embed(self, images: tf.Tensor) -> tf.Tensor:
         """The test-time embedding: L2-normalised z_I."""
-        return tf.math.l2_normalize(self.encode(images)[0], axis=-1)
+        return self.embed_with_variance(images)[0]
+
+    def embed_with_variance(self, images: tf.Tensor
+                            ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(the test-time embedding, mu, log sigma^2) in one pass."""
+        z_invariant, mu, log_var = self.encode(images)
+        return tf.math.l2_normalize(z_invariant, axis=-1), mu, log_var
 
     def in_phase1(self, step: tf.Tensor) -> tf.Tensor:
         """Whether training step `step` is in phase 1, where the reconstruction trains
@@ -106,7 +113,13 @@ class DVMLModel(keras.Model):
                        training: bool = True) -> Dict[str, tf.Tensor]:
         """The four loss terms and their weighted total ("loss") at training step `step`."""
         features = tf.cast(self.backbone(images, training=training), tf.float32)
-        z_invariant, mu, log_var = self.encoder(features)
+        return self.losses_of_features(features, self.encoder(features), labels, step)
+
+    def losses_of_features(self, features: tf.Tensor, heads: Sequence[tf.Tensor],
+                           labels: tf.Tensor, step: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """compute_losses from the backbone's features and the encoder's (z_I, mu,
+        log sigma^2) of them."""
+        z_invariant, mu, log_var = heads
         global_labels = gather_global_batch(labels)
         terms = dict.fromkeys(LOSS_NAMES, tf.zeros([]))
         # L4: the metric loss of the real embeddings.
@@ -117,12 +130,32 @@ class DVMLModel(keras.Model):
             synthesized = synthesize(z_invariant, mu, log_var, noise)
             terms["kl_loss"] = kl_divergence(mu, log_var)
             terms["reconstruction_loss"] = reconstruction_loss(
-                features, self._reconstruct(features, z_invariant, synthesized, noise, step))
+                features, self._reconstruct(features, z_invariant, synthesized, noise, step),
+                self.settings.reconstruction)
             terms["synthesized_metric_loss"] = self._synthesized_metric_loss(
                 synthesized, global_labels, step)
         lambdas = self.lambdas(step)
         total = tf.add_n([lambdas[i] * terms[name] for i, name in enumerate(LOSS_NAMES)])
         return {"loss": total, **terms}
+
+    def term_gradient_norms(self, images: tf.Tensor, labels: tf.Tensor,
+                            step: tf.Tensor) -> Dict[str, Tuple[tf.Tensor, tf.Tensor]]:
+        """Per loss term: the norms of the gradients its weighted value (lambda times the
+        term, as trained at `step`) puts on log sigma^2 and on the backbone's output x."""
+        features = tf.cast(self.backbone(images, training=False), tf.float32)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(features)
+            heads = self.encoder(features)
+            terms = self.losses_of_features(features, heads, labels, step)
+            lambdas = self.lambdas(step)
+            weighted = {name: lambdas[i] * terms[name] for i, name in enumerate(LOSS_NAMES)}
+        norms = {}
+        for name, value in weighted.items():
+            gradients = tape.gradient(value, [heads[2], features],
+                                      unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            norms[name] = tuple(tf.norm(g) for g in gradients)
+        del tape
+        return norms
 
     def _seed(self, step, purpose):
         """A stateless seed from (--seed, step, purpose): resumed and multi-replica runs
@@ -182,12 +215,13 @@ class DVMLModel(keras.Model):
 
 
 def build_dvml_model(backbone: keras.Model, embedding_dim: int, metric_loss: MetricLoss,
-                     settings: DVMLSettings, decoder_hidden: int = 512) -> DVMLModel:
+                     settings: DVMLSettings, decoder_hidden: int = 512,
+                     variance_heads_init: str = "random") -> DVMLModel:
     """Assembles backbone, encoder and decoder into a DVMLModel."""
     feature_dim = backbone.output_shape[-1]
     return DVMLModel(
         backbone,
-        build_encoder(feature_dim, embedding_dim),
+        build_encoder(feature_dim, embedding_dim, variance_heads_init),
         build_decoder(embedding_dim, feature_dim, decoder_hidden),
         metric_loss,
         settings,

@@ -21,19 +21,20 @@ class SoftBound(layers.Layer):
         return {**super().get_config(), "limit": self.limit}
 
 
-def build_encoder(feature_dim: int, embedding_dim: int) -> keras.Model:
-    """features x -> [z_I, mu, log_var], three parallel linear Dense layers."""
+def build_encoder(feature_dim: int, embedding_dim: int,
+                  variance_heads_init: str = "random") -> keras.Model:
+    """features x -> [z_I, mu, log_var], three parallel linear Dense layers. The mu and
+    log sigma^2 kernels start random (Glorot uniform; the paper: "we randomly initialize
+    all the added fully-connected layers") or, with variance_heads_init="zeros", at zero:
+    the variance distribution then starts at the KL's prior N(0, I)."""
     features = keras.Input([feature_dim], name="features", dtype="float32")
     # float32 even under a mixed-precision policy: the losses are computed in float32.
     z_invariant = layers.Dense(embedding_dim, name="z_invariant", dtype="float32")(features)
-    # mu and log sigma^2 start at zero: the variance distribution starts at the KL's prior
-    # N(0, I), so the KL term starts at 0. Randomly initialised, it starts near 20 with a
-    # backbone gradient ~17x the metric loss's and shrinks a from-scratch backbone's
-    # features toward zero (measured on Cars196: README, "Does DVML help?").
+    kernels = "zeros" if variance_heads_init == "zeros" else "glorot_uniform"
     mu = layers.Dense(embedding_dim, name="mu", dtype="float32",
-                      kernel_initializer="zeros")(features)
+                      kernel_initializer=kernels)(features)
     log_var = layers.Dense(embedding_dim, name="log_var", dtype="float32",
-                           kernel_initializer="zeros")(features)
+                           kernel_initializer=kernels)(features)
     log_var = SoftBound(LOG_VAR_LIMIT, name="log_var_bound", dtype="float32")(log_var)
     return keras.Model(features, [z_invariant, mu, log_var], name="encoder")
 

@@ -1,11 +1,13 @@
 """Keras callbacks of a training run: step limit, TensorBoard scalars, checkpoints, evaluation."""
 import logging
 
+import numpy as np
 import tensorflow as tf
 
 from dvml_tf.errors import UserError
 from dvml_tf.keras_api import keras
 from dvml_tf.training.checkpoints import current_step
+from dvml_tf.training.variance_summaries import variance_summary_writer
 
 
 class StopAtStep(keras.callbacks.Callback):
@@ -42,18 +44,20 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 class TrainingSummaries(keras.callbacks.Callback):
     """Every `every` steps: each loss's mean over those steps, each lambda, the learning
-    rate, and a histogram of sigma on a fixed batch of training images.
+    rate, and for DVML the variance branch on a fixed probe (probe_images, probe_labels)
+    of training images (variance_summaries.py).
 
     Keras's loss trackers average from the start of each fit epoch; the window's mean
     comes from the change of their running total and count since the last summary.
     """
 
-    def __init__(self, writer, every, probe_images):
+    def __init__(self, writer, every, probe_images, probe_labels):
         super().__init__()
         self.writer = writer
         self.every = every
-        self.probe_images = probe_images
+        self.probe = (probe_images, np.asarray(probe_labels))
         self._previous = {}
+        self._write_variance = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._previous = {}  # Keras resets the trackers here
@@ -81,12 +85,10 @@ class TrainingSummaries(keras.callbacks.Callback):
                 tf.summary.scalar(f"lambdas/lambda{index}", value)
             tf.summary.scalar("learning_rate", self.model.optimizer.learning_rate)
             if self.model.settings.dvml:
-                tf.summary.histogram("sigma", self._sigma())
+                if self._write_variance is None:
+                    self._write_variance = variance_summary_writer(self.model)
+                self._write_variance(*self.probe, step)
         self.writer.flush()
-
-    def _sigma(self):
-        _, _, log_var = self.model.encode(self.probe_images)
-        return tf.exp(0.5 * log_var)
 
 
 class SaveCheckpoints(keras.callbacks.Callback):

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from dvml_tf.config import ARCHITECTURE_KEYS, RunConfig, config_from_saved
 from dvml_tf.errors import UserError, first_line
+from dvml_tf.keras_api import keras
 from dvml_tf.models.build import build_model
 from dvml_tf.models.dvml import DVMLModel
 
@@ -67,6 +68,8 @@ def check_resumable(config: RunConfig) -> None:
         return
     trained = load_run_config(config.model_dir)
     for key in ARCHITECTURE_KEYS:
+        if key == "num_proxies" and config.num_proxies == 0:
+            continue  # derived from the training split, as the trained run's was
         if getattr(trained, key) != getattr(config, key):
             raise UserError(f"--{key}={getattr(config, key)}: --model_dir={config.model_dir} "
                             f"holds a run trained with --{key}={getattr(trained, key)}; rerun "
@@ -93,3 +96,15 @@ def load_trained_model(model_dir: str, config: Optional[RunConfig] = None,
 def config_with_architecture(config: RunConfig, trained: RunConfig) -> RunConfig:
     """`config` with the network settings of the `trained` run."""
     return dataclasses.replace(config, **{key: getattr(trained, key) for key in ARCHITECTURE_KEYS})
+
+
+def save_backbone_weights(model_dir: str, path: str) -> str:
+    """Writes the feature extractor of the run in `model_dir` (its newest checkpoint) to a
+    Keras weights file at `path` that --backbone_weights=PATH loads; returns `path`.
+    Refuses to replace an existing file."""
+    if os.path.lexists(path):
+        raise UserError(f"{path}: already exists; choose a new file for the backbone weights")
+    model, _ = load_trained_model(model_dir)
+    features = next(layer for layer in model.backbone.layers if isinstance(layer, keras.Model))
+    features.save_weights(path)
+    return path

@@ -13,16 +13,13 @@ from dvml_tf.data import pipeline, sampling
 from dvml_tf.data.splits import ImageSplit
 from dvml_tf.errors import UserError
 from dvml_tf.models.dvml import DVMLModel
-from dvml_tf.training import callbacks, distribution
+from dvml_tf.training import callbacks, distribution, variance_summaries
 from dvml_tf.training.checkpoints import (
     checkpoint_manager,
     current_step,
     restore_latest,
     save_run_config,
 )
-
-# Training images whose sigma TensorBoard's histogram shows.
-PROBE_BATCH = 32
 
 
 def check_batches_possible(config: RunConfig, train_split: ImageSplit) -> sampling.ClassTable:
@@ -91,9 +88,11 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
     ]
     if chief:
         writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs", "train"))
-        probe = next(iter(pipeline.eval_dataset(train_split, config.image_sizes(training=False),
-                                                PROBE_BATCH)))[0]
-        fit_callbacks.append(callbacks.TrainingSummaries(writer, config.summary_every, probe))
+        probe = variance_summaries.probe_subset(train_split)
+        probe_images = next(iter(pipeline.eval_dataset(
+            probe, config.image_sizes(training=False), len(probe))))[0]
+        fit_callbacks.append(callbacks.TrainingSummaries(writer, config.summary_every,
+                                                         probe_images, probe.labels))
         if evaluate_fn and config.eval_every:
             fit_callbacks.append(callbacks.PeriodicEvaluation(evaluate_fn, config.eval_every))
     model.fit(

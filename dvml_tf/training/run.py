@@ -6,6 +6,8 @@ settings only once the latest checkpoint has restored. A full disk ends any of t
 one line.
 """
 import contextlib
+import dataclasses
+import logging
 import os
 from typing import Dict, Optional
 
@@ -13,8 +15,14 @@ import tensorflow as tf
 
 from dvml_tf.config import RunConfig
 from dvml_tf.data.datasets import load_splits
-from dvml_tf.errors import out_of_space_is_user_error
-from dvml_tf.evaluation.model_evaluation import evaluate_model, write_metrics
+from dvml_tf.data.splits import ImageSplit
+from dvml_tf.errors import UserError, out_of_space_is_user_error
+from dvml_tf.evaluation.model_evaluation import (
+    DIAGNOSTICS_FILE,
+    METRICS_FILE,
+    evaluate_model,
+    write_json,
+)
 from dvml_tf.models.build import build_model
 from dvml_tf.serving.export import export_model
 from dvml_tf.training import distribution
@@ -54,6 +62,27 @@ def _set_up_tensorflow(config: RunConfig) -> tf.distribute.Strategy:
     return distribution.make_strategy(config.strategy, config.tpu)
 
 
+def with_proxy_table(config: RunConfig, train_split: ImageSplit) -> RunConfig:
+    """For proxy_nca, `config` with --num_proxies covering every training label (0: one
+    per label 0..max); UserError when a given table is too small."""
+    if config.metric_loss != "proxy_nca":
+        return config
+    needed = int(train_split.labels.max()) + 1
+    if config.num_proxies == 0:
+        return dataclasses.replace(config, num_proxies=needed)
+    if config.num_proxies < needed:
+        raise UserError(f"--num_proxies={config.num_proxies}: the training labels go up to "
+                        f"{needed - 1}; --metric_loss=proxy_nca needs one proxy per label "
+                        f"(at least {needed}, or 0 for exactly that)")
+    return config
+
+
+def _warn_about_frozen_random_features(config: RunConfig) -> None:
+    if config.freeze_backbone and config.backbone_weights == "none":
+        logging.warning("--freeze_backbone with --backbone_weights=none: the backbone's "
+                        "random features stay frozen; only the heads will learn")
+
+
 def _model_dir_full(config: RunConfig):
     """A full disk while writing into --model_dir: one line, and no partial files left."""
     checkpoints = os.path.join(config.model_dir, CHECKPOINT_SUBDIR)
@@ -67,6 +96,8 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
     strategy = _set_up_tensorflow(config)
     train_split, test_split = load_splits(config.dataset, config.data_dir, config.split_file)
     if config.mode in TRAINING_MODES:
+        config = with_proxy_table(config, train_split)
+        _warn_about_frozen_random_features(config)
         model = build_model(config, strategy)
     else:
         model, config = load_trained_model(config.model_dir, config, strategy)
@@ -87,8 +118,10 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
     metrics = None
     if config.mode in ("train_and_eval", "eval"):
         with _model_dir_full(config):
-            metrics = dict(evaluate_at(step), step=step)
-            write_metrics(config.model_dir, metrics)
+            evaluation = evaluate_at(step)
+            metrics = dict(evaluation.metrics, step=step)
+            write_json(config.model_dir, METRICS_FILE, metrics)
+            write_json(config.model_dir, DIAGNOSTICS_FILE, dict(evaluation.diagnostics, step=step))
         print(f"metrics at step {step}: " + ", ".join(
             f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
     if config.mode in ("train_and_eval", "export") and config.export_dir:

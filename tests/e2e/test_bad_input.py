@@ -24,6 +24,7 @@ from dvml_tf.cli import evaluate
 from dvml_tf.cli.settings import parse_config
 from dvml_tf.data.folder import load_folder_splits, scan_class_folders
 from dvml_tf.data.images import decode_image
+from dvml_tf.data.splits import ARRAY, ImageSplit
 from dvml_tf.errors import UserError
 from dvml_tf.evaluation import metrics as evaluation
 from dvml_tf.models.backbones import build_backbone
@@ -31,7 +32,7 @@ from dvml_tf.serving import client as serving_client
 from dvml_tf.serving import index
 from dvml_tf.training.checkpoints import RUN_CONFIG_FILE
 from dvml_tf.training.model_dir_lock import holding_model_dir
-from dvml_tf.training.run import run_modes
+from dvml_tf.training.run import run_modes, with_proxy_table
 
 TINY_DIGITS = ["--dataset=digits", "--backbone=small_cnn", "--image_size=16",
                "--resize_size=18", "--embedding_dim=8", "--decoder_hidden=8", "--num_samples=2",
@@ -299,6 +300,14 @@ def test_backbone_weights_that_are_not_a_weights_file_is_one_line(tmp_path):
     weights.write_text("not HDF5")
     message = one_line_error(build_backbone, "small_cnn", 16, str(weights))
     assert message.startswith(f"--backbone_weights={weights}: not a weights file")
+
+
+def test_proxy_table_smaller_than_the_training_labels_is_one_line():
+    split = ImageSplit(np.zeros((3, 2, 2, 3), np.uint8), [0, 5, 9], ARRAY)
+    small = config_of("--metric_loss=proxy_nca", "--num_proxies=5")
+    message = one_line_error(with_proxy_table, small, split)
+    assert message.startswith("--num_proxies=5: the training labels go up to 9")
+    assert with_proxy_table(config_of("--metric_loss=proxy_nca"), split).num_proxies == 10
 
 
 # The image folder ------------------------------------------------------------------------

@@ -44,6 +44,16 @@ def test_metrics_file_reports_recall_far_above_chance(trained_run):
     assert metrics["step"] == STEPS
 
 
+def test_diagnostics_file_holds_table_4_and_the_variance_branch(trained_run):
+    base, _ = trained_run
+    diagnostics = json.load(open(base / "run" / "diagnostics.json"))
+    assert diagnostics["ks_classes"] == 5 and 0 < diagnostics["ks_p_value_mean"] < 1
+    assert diagnostics["relative_deviation_percent"] > 0
+    branch = diagnostics["variance_branch"]
+    assert 0 <= branch["active_units"] <= 128 and branch["sigma_mean"] > 0
+    assert diagnostics["step"] == STEPS
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,7 +92,13 @@ def test_tensorboard_server_lists_the_losses(trained_run):
     for tag in ("lambdas/lambda1", "lambdas/lambda4", "learning_rate", "skipped_steps"):
         assert tag in tags["train"]
     assert {"eval/recall@1", "eval/nmi", "eval/f1", "eval/map@r"} <= set(tags["eval"])
-    assert "sigma" in histograms["train"]
+    assert "variance/sigma_per_dimension" in histograms["train"]
+    for name in ("active_units", "mu_between_class_share", "real_distance_to_class_centre",
+                 "synthesized_distance_to_class_centre"):
+        assert f"variance/{name}" in tags["train"]
+    for name in ("kl_loss", "reconstruction_loss", "synthesized_metric_loss", "metric_loss"):
+        for target in ("log_var", "backbone_output"):
+            assert f"gradient_norms/{name}_on_{target}" in tags["train"]
 
 
 def test_visualize_writes_figures_projector_and_tensorboard_images(trained_run):

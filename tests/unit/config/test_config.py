@@ -67,6 +67,7 @@ BAD_SETTINGS = {
     "images_per_class": {"images_per_class": 1},
     "classes_per_batch": {"classes_per_batch": 1},
     "eval_every": {"eval_every": -5},
+    "eval_bootstrap": {"eval_bootstrap": -1},
     "recall_k": {"recall_k": ["1", "x"]},
     "phase1_lambdas": {"phase1_lambdas": [1, 1, 1]},
     "split_file": {"split_file": "split.txt"},
@@ -74,6 +75,10 @@ BAD_SETTINGS = {
     "data_dir": {"dataset": "folder"},
     "dataset": {"dataset": "imagenet"},
     "metric_loss": {"metric_loss": "arcface"},
+    "metric_reduction": {"metric_reduction": "median"},
+    "reconstruction": {"reconstruction": "l1"},
+    "variance_heads_init": {"variance_heads_init": "ones"},
+    "num_proxies": {"num_proxies": -1},
     "strategy": {"strategy": "parameter_server"},
     "no_such_setting": {"no_such_setting": 1},
 }

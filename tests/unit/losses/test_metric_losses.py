@@ -118,3 +118,48 @@ def test_contrastive_gets_pair_labels_and_distances(monkeypatch):
 def test_unknown_metric_loss_is_a_user_error():
     with pytest.raises(UserError, match="--metric_loss=arcface"):
         metric.make_metric_loss("arcface")
+
+
+# name -> the number of terms the mean of that loss averages over, on _batch()'s 4 x 3.
+TERMS_PER_BATCH = {"triplet_semihard": 4 * 3 * 2, "triplet_hard": 12, "npairs": 4,
+                   "lifted": 4 * 3 * 2, "proxy_nca": 12, "angular": 4}
+
+
+@pytest.mark.parametrize("name", sorted(TERMS_PER_BATCH))
+def test_sum_reduction_adds_the_terms_the_mean_averages(name):
+    embeddings, labels = _batch()
+    options = dict(images_per_class=3, num_proxies=4, embedding_dim=5)
+    mean = metric.make_metric_loss(name, **options)
+    summed = metric.make_metric_loss(name, reduction="sum", **options)
+    if name == "proxy_nca":
+        summed.variables[0].assign(mean.variables[0])
+    value = float(summed.fn(embeddings, labels))
+    assert value == pytest.approx(TERMS_PER_BATCH[name] * float(mean.fn(embeddings, labels)),
+                                  rel=1e-5)
+
+
+def test_contrastive_sum_adds_every_pair():
+    embeddings, labels = _batch()
+    unit = tf.math.l2_normalize(embeddings, axis=-1).numpy()
+    expected = 0.0
+    for i in range(12):
+        for j in range(i + 1, 12):
+            d = np.linalg.norm(unit[i] - unit[j])
+            expected += d ** 2 if labels[i] == labels[j] else max(0.5 - d, 0.0) ** 2
+    value = float(metric.make_metric_loss("contrastive", reduction="sum").fn(embeddings, labels))
+    assert value == pytest.approx(expected, rel=1e-4)
+
+
+def test_margin_dws_sum_is_the_mean_times_its_active_terms():
+    embeddings, labels = _batch()
+    seed = tf.constant([1, 2], tf.int64)
+    mean = float(metric.make_metric_loss("margin_dws").fn(embeddings, labels, seed))
+    total = float(metric.make_metric_loss("margin_dws", reduction="sum").fn(embeddings, labels,
+                                                                              seed))
+    active = total / mean
+    assert active == pytest.approx(round(active), abs=1e-3) and 1 <= round(active) <= 48
+
+
+def test_unknown_reduction_is_one_line():
+    with pytest.raises(UserError, match=r"^--metric_reduction=median is unknown"):
+        metric.make_metric_loss("triplet_hard", reduction="median")

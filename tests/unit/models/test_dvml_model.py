@@ -54,14 +54,28 @@ def test_phase1_synthesized_metric_loss_still_reaches_mu():
     assert _norm_of(norms, "mu/kernel") > 0
 
 
-def test_variance_distribution_starts_at_the_prior_with_no_kl_gradient():
-    model = tiny_model(phase1_steps=10)
+def test_zero_variance_heads_start_at_the_prior_with_no_kl_gradient():
+    model = tiny_model(phase1_steps=10, variance_heads_init="zeros")
     images, labels = tiny_batch()
-    _, mu, log_var = model.encoder(model.backbone(images))
+    _, mu, log_var = model.encode(images)
     np.testing.assert_array_equal(mu.numpy(), 0.0)
     np.testing.assert_array_equal(log_var.numpy(), 0.0)
     assert float(model.compute_losses(images, labels, 0)["kl_loss"]) == 0.0
     assert _norm_of(_gradient_norms(model, "kl_loss", step=0), "block") == 0  # the backbone
+
+
+def test_random_variance_heads_start_away_from_the_prior_and_the_kl_trains_them():
+    model = tiny_model(phase1_steps=10)
+    images, labels = tiny_batch()
+    _, mu, log_var = model.encode(images)
+    assert np.abs(mu.numpy()).mean() > 1e-3 and np.abs(log_var.numpy()).mean() > 1e-3
+    assert float(model.compute_losses(images, labels, 0)["kl_loss"]) > 0
+    for step in (0, 10):  # both phases
+        norms = _gradient_norms(model, "kl_loss", step=step)
+        assert _norm_of(norms, "mu/kernel") > 0
+        assert _norm_of(norms, "log_var/kernel") > 0
+        assert _norm_of(norms, "block") > 0  # the backbone
+        assert _norm_of(norms, "z_invariant/") == 0
 
 
 def test_lambda_schedule_switches_at_phase1_steps():
@@ -70,13 +84,17 @@ def test_lambda_schedule_switches_at_phase1_steps():
     np.testing.assert_allclose(model.lambdas(10).numpy(), [0.8, 1, 0.2, 0.8])
 
 
-def test_total_is_the_weighted_sum():
+@pytest.mark.parametrize("step,lambdas", [(3, (1, 1, 0.1, 1)), (10, (0.8, 1, 0.2, 0.8))])
+def test_total_is_the_weighted_sum(step, lambdas):
     model = tiny_model(phase1_steps=10)
+    for head, bias in (("mu", 0.5), ("log_var", -0.5)):  # the KL well away from 0
+        model.encoder.get_layer(head).bias.assign(tf.fill([8], bias))
     images, labels = tiny_batch()
-    terms = model.compute_losses(images, labels, 3, training=False)
-    expected = (terms["kl_loss"] + terms["reconstruction_loss"]
-                + 0.1 * terms["synthesized_metric_loss"] + terms["metric_loss"])
-    assert float(terms["loss"]) == pytest.approx(float(expected), rel=1e-5)
+    terms = model.compute_losses(images, labels, step, training=False)
+    names = ("kl_loss", "reconstruction_loss", "synthesized_metric_loss", "metric_loss")
+    assert all(float(terms[name]) > 0.01 for name in names)
+    expected = sum(weight * float(terms[name]) for weight, name in zip(lambdas, names))
+    assert float(terms["loss"]) == pytest.approx(expected, rel=1e-5)
 
 
 def _weights(model, fragment):
@@ -118,8 +136,12 @@ def test_samples_are_t_independent_reparameterised_draws():
     samples = captured[0].numpy().reshape(200, len(images), 8) - z_invariant[None]
     assert samples.mean() == pytest.approx(0.5, abs=0.01)
     assert samples.std(axis=0).mean() == pytest.approx(0.3, abs=0.02)
-    # Different draws for every t: no sample repeats another.
+    # Independent draws for every t, image and dimension: no two share their noise.
+    assert samples.std(axis=1).mean() == pytest.approx(0.3, abs=0.03)  # across images
+    assert samples.std(axis=2).mean() == pytest.approx(0.3, abs=0.03)  # across dimensions
     assert len(np.unique(samples[:, 0, 0])) == 200
+    assert abs(np.corrcoef(samples[:, 0, 0], samples[:, 1, 0])[0, 1]) < 0.25
+    assert abs(np.corrcoef(samples[:, 0, 0], samples[:, 0, 1])[0, 1]) < 0.25
 
 
 def test_synthesized_metric_loss_averages_the_first_samples():
@@ -136,10 +158,20 @@ def test_synthesized_metric_loss_averages_the_first_samples():
     assert not np.isclose(np.mean(by_sample[:3]), by_sample[0])
 
 
-def test_embed_is_unit_norm_z_invariant():
+def test_embed_is_the_unit_z_invariant_head_alone():
     model = tiny_model()
     images, _ = tiny_batch()
+    head = model.encoder.get_layer("z_invariant")
+    features = model.backbone(images).numpy()
+    z = features @ head.kernel.numpy() + head.bias.numpy()
+    _, mu, _ = model.encode(images)
+    assert np.abs(mu.numpy()).mean() > 1e-3  # so z_I + mu would differ
     embedded = model.embed(images).numpy()
-    np.testing.assert_allclose(np.linalg.norm(embedded, axis=1), 1.0, rtol=1e-5)
-    z = model(images).numpy()
-    np.testing.assert_allclose(embedded, z / np.linalg.norm(z, axis=1, keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(embedded, z / np.linalg.norm(z, axis=1, keepdims=True),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_synthesized_metric_loss_trains_z_invariant_and_the_backbone():
+    norms = _gradient_norms(tiny_model(phase1_steps=10), "synthesized_metric_loss", step=0)
+    assert _norm_of(norms, "z_invariant/kernel") > 0
+    assert _norm_of(norms, "block") > 0

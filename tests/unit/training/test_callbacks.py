@@ -26,7 +26,8 @@ def test_loss_summary_is_the_mean_of_its_window(tmp_path):
     dataset = tf.data.Dataset.from_tensor_slices(
         (np.stack([b[0] for b in batches]), np.stack([b[1] for b in batches])))
     writer = tf.summary.create_file_writer(str(tmp_path))
-    summaries = TrainingSummaries(writer, every=3, probe_images=batches[0][0])
+    summaries = TrainingSummaries(writer, every=3, probe_images=batches[0][0],
+                                  probe_labels=batches[0][1])
     history = model.fit(dataset, epochs=1, verbose=0, callbacks=[summaries])
     logged = _logged(tmp_path, "losses/loss")
     np.testing.assert_allclose(logged[3], np.mean(per_step[:3]), rtol=1e-5)

@@ -1,0 +1,67 @@
+"""The paper's Table 4 statistics and the variance branch's state, on data whose answer
+is known by construction."""
+import numpy as np
+import pytest
+
+from dvml_tf.evaluation.diagnostics import (
+    class_centres,
+    embedding_diagnostics,
+    ks_p_values,
+    relative_deviation,
+    variance_branch,
+)
+
+RNG = np.random.default_rng(5)
+
+
+def _classes(noise, classes=6, per_class=60, dim=16):
+    labels = np.repeat(np.arange(classes), per_class)
+    centres = RNG.normal(size=(classes, dim)) * 5
+    return centres[labels] + noise(size=(len(labels), dim)), labels
+
+
+def test_class_centres_are_each_rows_class_mean():
+    x = np.array([[0.0, 0], [2, 2], [10, 0]])
+    np.testing.assert_allclose(class_centres(x, np.array([1, 1, 7])), [[1, 1], [1, 1], [10, 0]])
+
+
+def test_gaussian_central_features_pass_and_uniform_ones_do_not():
+    gaussian = ks_p_values(*_classes(RNG.normal))
+    uniform = ks_p_values(*_classes(RNG.uniform))
+    assert len(gaussian) == 6
+    # With estimated mean and deviation a Gaussian's p-values average ~0.78 (module doc).
+    assert 0.7 < gaussian.mean() < 0.85
+    assert uniform.mean() < gaussian.mean() - 0.2
+
+
+def test_relative_deviation_by_hand():
+    x = np.array([[1.0, 1], [1, -1], [0, 3], [0, 5]])  # centres (1, 0) and (0, 4)
+    labels = np.array([0, 0, 1, 1])
+    # class 0: mean distance 1 over |centre| 1; class 1: 1 over 4.
+    assert relative_deviation(x, labels) == pytest.approx(100 * (1 + 0.25) / 2)
+
+
+def test_variance_branch_tells_class_independent_mu_from_class_coding_mu():
+    labels = np.repeat(np.arange(10), 20)
+    independent = RNG.normal(size=(200, 8))
+    coding = np.eye(8)[labels % 8] * 3 + RNG.normal(size=(200, 8)) * 0.01
+    assert variance_branch(independent, np.zeros((200, 8)), labels)[
+        "mu_between_class_share"] < 0.15
+    assert variance_branch(coding, np.zeros((200, 8)), labels)["mu_between_class_share"] > 0.99
+
+
+def test_active_units_count_dimensions_whose_mu_varies_over_images():
+    mu = np.zeros((50, 6))
+    mu[:, :2] = RNG.normal(size=(50, 2))  # two active units
+    mu[:, 2] = 0.05 * RNG.normal(size=50)  # variance 0.0025: inactive
+    state = variance_branch(mu, np.log(np.full((50, 6), 0.25)), np.arange(50) % 5)
+    assert state["active_units"] == 2
+    assert state["sigma_mean"] == pytest.approx(0.5)
+
+
+def test_diagnostics_report_the_variance_branch_for_dvml_only():
+    x, labels = _classes(RNG.normal)
+    zeros = np.zeros_like(x)
+    assert "variance_branch" in embedding_diagnostics(x, zeros, zeros, labels, dvml=True)
+    baseline = embedding_diagnostics(x, zeros, zeros, labels, dvml=False)
+    assert "variance_branch" not in baseline and baseline["ks_classes"] == 6
