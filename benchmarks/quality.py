@@ -15,8 +15,8 @@ Regimes (no ImageNet weights can be had here):
 No test class is seen in any stage. Methods: triplet, npairs, margin_dws and each with
 DVML (the paper's method: both phases, its lambdas, the package's defaults); a pair shares
 backbone, image size, steps, batch and seeds and differs only in --dvml. VARIANTS are
-other DVML settings compared with the same baselines; `run` takes them by name, `all`
-does not run them, `report` tables those that finished.
+other settings, each compared with its baseline; `run` takes them by name, `all` does not
+run them, `report` tables those that finished.
 Each run is one `python -m dvml_tf.main` in benchmarks/results/quality/<regime>/
 <method>_s<seed>/: rerunning it resumes from its last checkpoint, and its metrics.json
 (with bootstrap intervals) and diagnostics.json are its results files, so the benchmark
@@ -69,19 +69,24 @@ def regime_flags(regime, loss):
     return weights + ["--freeze_backbone", "--learning_rate=1e-3"]
 
 
+# name -> (metric loss, the baseline it is compared with or None, flags). METHODS are what
+# `all` runs; VARIANTS the levers of the paper's balance, one at a time.
 METHODS = {}
 for _loss in LOSSES:
-    METHODS[_loss] = (_loss, ["--nodvml"])
-    METHODS[f"dvml_{_loss}"] = (_loss, ["--dvml", f"--phase1_steps={PHASE1_STEPS}"])
-# name -> (its baseline, DVML flags): the levers of the paper's balance, one at a time.
+    METHODS[_loss] = (_loss, None, ["--nodvml"])
+    METHODS[f"dvml_{_loss}"] = (_loss, _loss, ["--dvml", f"--phase1_steps={PHASE1_STEPS}"])
 VARIANTS = {}
 for _loss in LOSSES:
-    _dvml = METHODS[f"dvml_{_loss}"][1]
-    VARIANTS[f"dvml_{_loss}_phase1_only"] = (_loss, ["--dvml", "--phase1_steps=1000"])
-    VARIANTS[f"dvml_{_loss}_mean"] = (_loss, _dvml + ["--metric_reduction=mean"])
-    VARIANTS[f"dvml_{_loss}_sum"] = (_loss, _dvml + ["--metric_reduction=sum"])
-    VARIANTS[f"dvml_{_loss}_zero_heads"] = (_loss, _dvml + ["--variance_heads_init=zeros"])
-    VARIANTS[f"dvml_{_loss}_squared"] = (_loss, _dvml + ["--reconstruction=squared"])
+    _dvml = METHODS[f"dvml_{_loss}"][2]
+    VARIANTS[f"dvml_{_loss}_phase1_only"] = (_loss, _loss, ["--dvml", "--phase1_steps=1000"])
+    VARIANTS[f"dvml_{_loss}_zero_heads"] = (_loss, _loss, _dvml + ["--variance_heads_init=zeros"])
+    VARIANTS[f"dvml_{_loss}_squared"] = (_loss, _loss, _dvml + ["--reconstruction=squared"])
+    for _reduction in ("mean", "sum"):
+        _baseline = f"{_loss}_{_reduction}"
+        VARIANTS[_baseline] = (_loss, None, ["--nodvml", f"--metric_reduction={_reduction}"])
+        VARIANTS[f"dvml_{_baseline}"] = (_loss, _baseline,
+                                         _dvml + [f"--metric_reduction={_reduction}"])
+RUNS = {**METHODS, **VARIANTS}
 # Beside each run's metrics.json: its wall time and the commit of the code it ran.
 RUN_INFO = "run_info.json"
 COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "nmi", "f1", "map@r")
@@ -91,15 +96,10 @@ def run_dir(regime, method, seed):
     return os.path.join(RESULTS, regime, f"{method}_s{seed}")
 
 
-def baseline_of(method):
-    return METHODS[method][0] if method in METHODS else VARIANTS[method][0]
-
-
 def command(regime, method, seed, data_dir=DATA):
-    loss = method if method in LOSSES else baseline_of(method)
-    dvml = METHODS[method][1] if method in METHODS else VARIANTS[method][1]
+    loss, _, flags = RUNS[method]
     return [sys.executable, "-m", "dvml_tf.main", *SETTINGS, *LOSSES[loss],
-            *regime_flags(regime, loss), *dvml, f"--data_dir={data_dir}", f"--seed={seed}",
+            *regime_flags(regime, loss), *flags, f"--data_dir={data_dir}", f"--seed={seed}",
             f"--model_dir={run_dir(regime, method, seed)}"]
 
 
@@ -259,7 +259,7 @@ def report():
             continue
         by_regime[regime] = results
         variants = collect(regime, VARIANTS)
-        pairs = [(m, baseline_of(m)) for m in {**METHODS, **variants} if m.startswith("dvml_")]
+        pairs = [(m, RUNS[m][1]) for m in {**results, **variants} if RUNS[m][1]]
         sections.append("\n\n".join(
             [f"## {regime}", table(results), differences({**results, **variants}, pairs)]
             + ([table(variants)] if variants else [])
@@ -292,7 +292,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("stage1", "run", "all", "report"))
     parser.add_argument("--regime", choices=REGIMES)
-    parser.add_argument("--method", choices=sorted({**METHODS, **VARIANTS}))
+    parser.add_argument("--method", choices=sorted(RUNS))
     parser.add_argument("--seed", type=int)
     args = parser.parse_args()
     if args.action == "stage1":

@@ -175,3 +175,20 @@ def test_synthesized_metric_loss_trains_z_invariant_and_the_backbone():
     norms = _gradient_norms(tiny_model(phase1_steps=10), "synthesized_metric_loss", step=0)
     assert _norm_of(norms, "z_invariant/kernel") > 0
     assert _norm_of(norms, "block") > 0
+
+
+def test_term_gradient_norms_follow_the_phases():
+    model = tiny_model(phase1_steps=10)
+    images, labels = tiny_batch()
+    phase1 = {name: [float(v) for v in norms]
+              for name, norms in model.term_gradient_norms(images, labels, 3).items()}
+    phase2 = {name: [float(v) for v in norms]
+              for name, norms in model.term_gradient_norms(images, labels, 10).items()}
+    # (on log sigma^2, on the backbone's output)
+    assert phase1["reconstruction_loss"] == [0.0, 0.0]  # phase 1: the decoder alone
+    assert min(phase2["reconstruction_loss"]) > 0
+    assert phase1["metric_loss"][0] == 0.0 and phase1["metric_loss"][1] > 0  # z_I only
+    for terms in (phase1, phase2):
+        assert min(terms["kl_loss"]) > 0 and min(terms["synthesized_metric_loss"]) > 0
+    # Weighted as trained: lambda1 is 1 in phase 1 and 0.8 in phase 2, the KL unchanged.
+    assert phase2["kl_loss"][0] == pytest.approx(0.8 * phase1["kl_loss"][0], rel=1e-5)
