@@ -192,3 +192,19 @@ def test_term_gradient_norms_follow_the_phases():
         assert min(terms["kl_loss"]) > 0 and min(terms["synthesized_metric_loss"]) > 0
     # Weighted as trained: lambda1 is 1 in phase 1 and 0.8 in phase 2, the KL unchanged.
     assert phase2["kl_loss"][0] == pytest.approx(0.8 * phase1["kl_loss"][0], rel=1e-5)
+
+
+@pytest.mark.parametrize("metric_loss", ["proxy_nca", "angular"])
+@pytest.mark.parametrize("dvml", [True, False])
+def test_new_baselines_train_with_and_without_dvml(metric_loss, dvml):
+    model = tiny_model(metric_loss=metric_loss, dvml=dvml, phase1_steps=0)
+    images, labels = tiny_batch()
+    terms = model.compute_losses(images, labels, 0)
+    assert (float(terms["synthesized_metric_loss"]) > 0) == dvml
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    model.train_step((images, labels))
+    moved = {v.name for v, old in zip(model.trainable_variables, before)
+             if not np.array_equal(old, v.numpy())}
+    assert any("z_invariant" in name for name in moved)
+    if metric_loss == "proxy_nca":
+        assert any("proxies" in name for name in moved)
