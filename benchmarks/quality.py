@@ -81,11 +81,17 @@ for _loss in LOSSES:
     VARIANTS[f"dvml_{_loss}_phase1_only"] = (_loss, _loss, ["--dvml", "--phase1_steps=1000"])
     VARIANTS[f"dvml_{_loss}_zero_heads"] = (_loss, _loss, _dvml + ["--variance_heads_init=zeros"])
     VARIANTS[f"dvml_{_loss}_squared"] = (_loss, _loss, _dvml + ["--reconstruction=squared"])
+    VARIANTS[f"dvml_{_loss}_kl_0.1"] = (_loss, _loss, _dvml + [
+        "--phase1_lambdas=0.1,1,0.1,1", "--phase2_lambdas=0.08,1,0.2,0.8"])
+    VARIANTS[f"dvml_{_loss}_4_samples"] = (_loss, _loss, _dvml + ["--synthesized_in_metric=4"])
+    VARIANTS[f"dvml_{_loss}_phase2_from_250"] = (_loss, _loss, ["--dvml", "--phase1_steps=250"])
     for _reduction in ("mean", "sum"):
         _baseline = f"{_loss}_{_reduction}"
         VARIANTS[_baseline] = (_loss, None, ["--nodvml", f"--metric_reduction={_reduction}"])
         VARIANTS[f"dvml_{_baseline}"] = (_loss, _baseline,
                                          _dvml + [f"--metric_reduction={_reduction}"])
+        VARIANTS[f"dvml_{_baseline}_zero_heads"] = (_loss, _baseline, _dvml + [
+            f"--metric_reduction={_reduction}", "--variance_heads_init=zeros"])
 RUNS = {**METHODS, **VARIANTS}
 # Beside each run's metrics.json: its wall time and the commit of the code it ran.
 RUN_INFO = "run_info.json"
