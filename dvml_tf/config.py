@@ -58,9 +58,10 @@ class RunConfig:
         "(TF-Addons, TensorFlow 2.15), own (the package's, any TensorFlow), or auto: tfa "
         "where it imports, else own.", BACKENDS)
     metric_reduction: str = _setting(
-        "mean", "How a metric loss combines its terms: mean (TF-Addons') or sum (eqs. 2 and 4 "
-        "as printed; weighs Lm against the KL and reconstruction ~terms-per-batch times more).",
-        REDUCTIONS)
+        "sum", "How a metric loss combines its terms: sum (eqs. 2 and 4 as printed) or mean "
+        "(TF-Addons'). With the mean, the KL and reconstruction outweigh Lm about "
+        "terms-per-batch times more, and DVML's phase 2 wrecked a pretrained embedding "
+        "(benchmarks/quality.py).", REDUCTIONS)
     num_proxies: int = _setting(
         0, "--metric_loss=proxy_nca: rows of the proxy table; 0: one per training class.")
     dvml: bool = _setting(True, "False trains the plain metric-learning baseline.")
