@@ -191,7 +191,9 @@ def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class
                      embedding_dim: int = 0) -> MetricLoss:
     """Builds the named metric loss; batches are P classes x K images, class-contiguous.
     `backend` (auto, tfa, own) picks who computes the standard losses (backend.py);
-    proxy_nca needs `num_proxies` (one per training class) of `embedding_dim`."""
+    `reduction` is "mean" here, as TF-Addons reduces (a run's --metric_reduction defaults
+    to "sum", config.py says why); proxy_nca needs `num_proxies` (one per training class)
+    of `embedding_dim`."""
     if name not in _LOSSES:
         raise UserError(f"--metric_loss={name} is unknown; choose one of "
                         f"{', '.join(METRIC_LOSSES)}")
