@@ -8,7 +8,8 @@
 Regimes (no ImageNet weights can be had here):
 - scratch: the small CNN from random weights;
 - pretrained: stage 1 trains the backbone on the training classes only (Proxy-NCA, no
-  DVML) and saves it as a weights file; stage 2 fine-tunes it (--backbone_weights) at
+  DVML) and saves it as a weights file (untracked: `stage1`, or the first run that needs
+  it, makes it); stage 2 fine-tunes it (--backbone_weights) at
   the paper's learning rate, 1e-4;
 - frozen: the stage-1 backbone with --freeze_backbone; only the heads, the decoder and
   the loss's own variables train (at 1e-3: they start from random weights).
