@@ -24,7 +24,7 @@ $(STAMP): setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m dvml_tf.main --model_dir=runs/digits_demo
+	$(PY) -m dvml_tf.main --model_dir=runs/glyphs_demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -5,7 +5,7 @@ field's default and help, and passes the flags the user set to `resolve_config`.
 
 Defaults are the paper's settings (Lin et al. 2018, Sec. 3.5 and 4.1: GoogLeNet at 224 px,
 512-d embeddings, T = 20, Adam at 1e-4). A dataset may change a few of them
-(DATASET_DEFAULTS): the bundled digits train a small CNN in minutes on a CPU, and
+(DATASET_DEFAULTS): the bundled glyphs and digits train a small CNN in minutes on a CPU, and
 Stanford Online Products reports Recall@1, 10, 100, 1000. What the user sets wins.
 """
 import dataclasses
@@ -41,9 +41,10 @@ def _setting(default: Any, help: str, choices: Optional[Tuple[str, ...]] = None)
 class RunConfig:
     """A run's settings. Build one with `resolve_config`, which validates it."""
 
-    dataset: str = _setting("digits", "Dataset to train and evaluate on.", DATASETS)
+    dataset: str = _setting("glyphs", "Dataset to train and evaluate on.", DATASETS)
     data_dir: Optional[str] = _setting(
-        None, "TFDS data dir (cub, cars, sop) or image root (folder).")
+        None, "TFDS data dir (cub, cars, sop), image root (folder), or where the generated "
+        "glyphs are cached (default $XDG_CACHE_HOME/dvml_tf, i.e. ~/.cache/dvml_tf).")
     split_file: Optional[str] = _setting(
         None, "--dataset=folder: lines NAME,train or NAME,test assigning class folders "
         "(default: the first half of the sorted folders trains).")
@@ -104,6 +105,9 @@ class RunConfig:
     recall_k: Tuple[int, ...] = _setting((1, 2, 4, 8), "K values of Recall@K.")
     eval_batch_size: int = _setting(128, "Batch size when embedding the test set.")
     eval_every: int = _setting(0, "Evaluate every N steps during training (0: at the end).")
+    eval_untrained: bool = _setting(
+        False, "A new training run first evaluates its untrained network; metrics.json "
+        "keeps those metrics under 'untrained'.")
     eval_bootstrap: int = _setting(
         0, "Resamples of a 95-percent bootstrap interval beside each metric "
         "(<name>_ci95); 0: none.")
@@ -140,10 +144,15 @@ class RunConfig:
 
 # Values a dataset gives the settings the user did not set.
 DATASET_DEFAULTS: Dict[str, Dict[str, Any]] = {
+    "glyphs": dict(backbone="small_cnn", image_size=32, resize_size=36, random_flip=False,
+                   classes_per_batch=16, images_per_class=4, train_steps=1000,
+                   embedding_dim=128, checkpoint_every=250, eval_every=250,
+                   eval_batch_size=256, learning_rate=1e-3, metric_loss="margin_dws",
+                   eval_untrained=True),
     "digits": dict(backbone="small_cnn", image_size=32, resize_size=36, random_flip=False,
                    classes_per_batch=5, images_per_class=16, train_steps=800,
                    embedding_dim=128, checkpoint_every=200, eval_batch_size=256,
-                   learning_rate=1e-3),
+                   learning_rate=1e-3, eval_untrained=True),
     "sop": dict(recall_k=(1, 10, 100, 1000)),
 }
 # Settings that shape the network: eval and export read them from the trained run.

@@ -9,18 +9,17 @@ user sets, on the command line or in a --flagfile, become the RunConfig.
 import logging as std_logging
 from typing import List
 
-from absl import logging
-
 from dvml_tf.cli.common import run_command
 from dvml_tf.cli.settings import config_from_flags, define_flags
 from dvml_tf.errors import UserError
+from dvml_tf.terminal import install_log_handler
 from dvml_tf.training.run import run_modes
 
 
 def main(argv: List[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.INFO)
+    install_log_handler()
     std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
     run_modes(config_from_flags())
 

@@ -1,5 +1,6 @@
 """`python -m dvml_tf.cli.visualize --model_dir=RUN`: t-SNE figures of the test embeddings,
-the central latent space and a TensorBoard projector (dvml_tf/evaluation/figures.py).
+the central latent space, a grid of queries and their nearest neighbours, and a
+TensorBoard projector (dvml_tf/evaluation/figures.py).
 --data_dir is needed only when the run's dataset has moved since it trained."""
 from typing import List
 

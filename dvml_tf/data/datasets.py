@@ -1,6 +1,6 @@
 """load_splits(dataset, data_dir) -> (train, test) ImageSplits with disjoint classes.
 
-Each loader is imported on use: TFDS is slow to import and the digits do not need it.
+Each loader is imported on use: TFDS is slow to import and the bundled datasets do not need it.
 """
 from typing import Callable, Dict, Optional, Tuple
 
@@ -12,6 +12,12 @@ def _digits(data_dir, split_file):
     from dvml_tf.data.digits import load_digits_splits
 
     return load_digits_splits()
+
+
+def _glyphs(data_dir, split_file):
+    from dvml_tf.data.glyphs import load_glyphs_splits
+
+    return load_glyphs_splits(data_dir)
 
 
 def _folder(data_dir, split_file):
@@ -30,8 +36,8 @@ def _tfds(dataset):
 
 
 # --dataset's names and their loaders (data_dir, split_file) -> (train, test).
-LOADERS: Dict[str, Callable] = {"digits": _digits, "cub": _tfds("cub"), "cars": _tfds("cars"),
-                                "sop": _tfds("sop"), "folder": _folder}
+LOADERS: Dict[str, Callable] = {"glyphs": _glyphs, "digits": _digits, "cub": _tfds("cub"),
+                                "cars": _tfds("cars"), "sop": _tfds("sop"), "folder": _folder}
 DATASETS = tuple(LOADERS)
 
 

@@ -116,6 +116,7 @@ def load_folder_splits(root: str, split_file: Optional[str] = None
     def split(class_names, first_label):
         paths = [p for name in class_names for p in classes[name]]
         labels = [first_label + i for i, name in enumerate(class_names) for _ in classes[name]]
-        return ImageSplit(np.array(paths), np.array(labels), PATHS)
+        names = {first_label + i: name for i, name in enumerate(class_names)}
+        return ImageSplit(np.array(paths), np.array(labels), PATHS, names)
 
     return split(train_names, 0), split(test_names, len(train_names))

@@ -1,6 +1,6 @@
 """ImageSplit: the images of one split and their labels, wherever the images live."""
 import dataclasses
-from typing import Callable
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +19,7 @@ class ImageSplit:
     images: np.ndarray
     labels: np.ndarray
     kind: str
+    class_names: Optional[Dict[int, str]] = None  # label -> name, where the dataset has names
 
     def __post_init__(self):
         self.labels = np.asarray(self.labels, dtype=np.int64)
@@ -27,6 +28,14 @@ class ImageSplit:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def class_name(self, label: int) -> str:
+        """The class's name (a folder, a character), or its label as text."""
+        return (self.class_names or {}).get(int(label), str(int(label)))
+
+    def subset(self, indices: np.ndarray) -> "ImageSplit":
+        """The images at `indices`, with their labels and the class names."""
+        return dataclasses.replace(self, images=self.images[indices], labels=self.labels[indices])
 
     @property
     def num_classes(self) -> int:

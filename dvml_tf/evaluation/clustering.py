@@ -133,7 +133,7 @@ def kmeans_clusters(embeddings: np.ndarray, k: int, seed: int = 0) -> np.ndarray
         assignment, objective = lloyd(points, seeding(points, k, rng), seed + restart)
         if objective < best_objective:
             best, best_objective = assignment, objective
-    logging.info("k-means, k=%d: best objective %.4g of %d restart(s)", k, best_objective,
+    logging.debug("k-means, k=%d: best objective %.4g of %d restart(s)", k, best_objective,
                  restarts)
     return best
 

@@ -5,11 +5,15 @@ Writes into <model_dir>/figures/ and TensorBoard (<model_dir>/logs/visualize):
   class, with image thumbnails (the paper's Fig. 4);
 - central_latent_space.png: t-SNE of each embedding minus its class centre (the paper's
   Fig. 1): if the intra-class variation is shared across classes, colours mix;
-- a TensorBoard projector config with the embeddings, a sprite of thumbnails and labels.
+- retrieval.png: query images and their nearest test neighbours, each bordered green
+  (same class as the query) or red;
+- a TensorBoard projector of the test embeddings named by the step they come from, with
+  their labels, class names and a sprite of thumbnails.
+Every image goes to TensorBoard at the run's trained step.
 """
 import logging
 import os
-from typing import Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -19,9 +23,23 @@ from dvml_tf.data.datasets import load_splits
 from dvml_tf.data.preprocessing import eval_preprocess
 from dvml_tf.data.splits import ImageSplit
 from dvml_tf.evaluation.model_evaluation import compute_embeddings
-from dvml_tf.training.checkpoints import load_trained_model
+from dvml_tf.training.checkpoints import current_step, load_trained_model
 
 THUMBNAIL = 32
+# t-SNE colours come from tab20: a legend names the classes while there are this few.
+LEGEND_CLASSES = 20
+RETRIEVAL_QUERIES = 8
+RETRIEVAL_NEIGHBOURS = 6
+RETRIEVAL_CELL = 72  # pixels per image in the retrieval grid, border included
+RETRIEVAL_BORDER = 5
+SAME_CLASS, OTHER_CLASS, QUERY = (40, 170, 60), (215, 40, 40), (90, 90, 90)
+FIGURE_DESCRIPTIONS = {
+    "tsne": "t-SNE of the test embeddings (L2-normalised z_I), coloured by class.",
+    "central_latent_space": "t-SNE of each test embedding minus its class centre (the "
+                            "paper's Fig. 1): mixed colours = variation shared by classes.",
+    "retrieval": "Queries (grey) and their nearest test neighbours: green = same class, "
+                 "red = another class.",
+}
 
 
 def stratified_sample(labels: np.ndarray, max_images: int, seed: int = 0) -> np.ndarray:
@@ -57,7 +75,10 @@ def tsne(points: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def plot(coordinates: np.ndarray, labels: np.ndarray, thumbnails: Optional[np.ndarray],
-         title: str, path: str, max_thumbnails: int = 120) -> None:
+         title: str, path: str, names: Callable[[int], str] = str,
+         max_thumbnails: int = 120) -> None:
+    """A scatter of `coordinates` coloured by class, with a legend of class `names` where
+    the classes are LEGEND_CLASSES or fewer (the title says so where they are more)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,7 +95,14 @@ def plot(coordinates: np.ndarray, labels: np.ndarray, thumbnails: Optional[np.nd
             box = AnnotationBbox(OffsetImage(thumbnails[index], zoom=0.8), coordinates[index],
                                  frameon=True, bboxprops=dict(edgecolor=colours[index], lw=2))
             axes.add_artist(box)
-    axes.set_title(f"{title} ({len(labels)} images, {len(classes)} classes)")
+    if len(classes) <= LEGEND_CLASSES:
+        handles = [plt.Line2D([], [], marker="o", linestyle="", color=plt.cm.tab20(i % 20),
+                              label=names(label)) for i, label in enumerate(classes)]
+        axes.legend(handles=handles, title="class", loc="best", fontsize=9)
+        shown = f"{len(classes)} classes"
+    else:
+        shown = f"{len(classes)} classes, too many for a legend: colours repeat"
+    axes.set_title(f"{title} ({len(labels)} images, {shown})")
     axes.set_xticks([])
     axes.set_yticks([])
     figure.tight_layout()
@@ -91,58 +119,109 @@ def thumbnails_of(split: ImageSplit, indices: Iterable[int], config: RunConfig) 
     return np.clip(small.numpy(), 0, 255).astype(np.uint8)
 
 
-def write_projector(log_dir: str, embeddings: np.ndarray, labels: np.ndarray,
-                    thumbnails: np.ndarray) -> None:
-    """Embeddings, labels (metadata.tsv) and a thumbnail sprite for TensorBoard's projector."""
-    from PIL import Image
-    from tensorboard.plugins import projector
-
-    os.makedirs(log_dir, exist_ok=True)
-    with open(os.path.join(log_dir, "metadata.tsv"), "w") as f:
-        f.writelines(f"{label}\n" for label in labels)
+def sprite_of(thumbnails: np.ndarray) -> np.ndarray:
+    """The thumbnails tiled row by row in a square image, as the projector reads a sprite."""
     side = int(np.ceil(np.sqrt(len(thumbnails))))
     sprite = np.zeros((side * THUMBNAIL, side * THUMBNAIL, 3), np.uint8)
     for index, image in enumerate(thumbnails):
         row, col = divmod(index, side)
         sprite[row * THUMBNAIL:(row + 1) * THUMBNAIL, col * THUMBNAIL:(col + 1) * THUMBNAIL] = image
-    Image.fromarray(sprite).save(os.path.join(log_dir, "sprite.png"))
-    variable = tf.Variable(embeddings, name="embeddings")
-    tf.train.Checkpoint(embedding=variable).save(os.path.join(log_dir, "embedding.ckpt"))
+    return sprite
+
+
+def write_projector(log_dir: str, name: str, embeddings: np.ndarray, labels: np.ndarray,
+                    names: Callable[[int], str], thumbnails: np.ndarray) -> None:
+    """TensorBoard's projector of `embeddings` under `name`: the labels and class names
+    (metadata.tsv) and a sprite of the thumbnails."""
+    from PIL import Image
+    from tensorboard.plugins import projector
+
+    os.makedirs(log_dir, exist_ok=True)
+    with open(os.path.join(log_dir, "metadata.tsv"), "w") as f:
+        f.write("label\tclass\n")
+        f.writelines(f"{label}\t{names(label)}\n" for label in labels)
+    Image.fromarray(sprite_of(thumbnails)).save(os.path.join(log_dir, "sprite.png"))
+    tf.train.Checkpoint(**{name: tf.Variable(embeddings)}).save(
+        os.path.join(log_dir, "embedding.ckpt"))
     config = projector.ProjectorConfig()
     embedding = config.embeddings.add()
-    embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
+    embedding.tensor_name = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
     embedding.metadata_path = "metadata.tsv"
     embedding.sprite.image_path = "sprite.png"
     embedding.sprite.single_image_dim.extend([THUMBNAIL, THUMBNAIL])
     projector.visualize_embeddings(log_dir, config)
 
 
+def retrieval_queries(labels: np.ndarray, count: int = RETRIEVAL_QUERIES,
+                      seed: int = 0) -> np.ndarray:
+    """Indices of `count` queries, each from a different class where there are enough."""
+    rng = np.random.default_rng(seed)
+    classes = rng.permutation(np.unique(labels))[:count]
+    queries = [rng.choice(np.flatnonzero(labels == label)) for label in classes]
+    rest = np.setdiff1d(np.arange(len(labels)), queries)
+    extra = rng.choice(rest, min(len(rest), count - len(queries)), replace=False)
+    return np.concatenate([queries, extra]).astype(np.int64)
+
+
+def retrieval_grid(embeddings: np.ndarray, labels: np.ndarray, thumbnails: np.ndarray,
+                   queries: np.ndarray, k: int = RETRIEVAL_NEIGHBOURS) -> np.ndarray:
+    """uint8 image: a row per query, the query (grey border) then its k nearest neighbours
+    (the query itself left out), each bordered green if it shares the query's class, red
+    if not."""
+    from PIL import Image
+
+    cell, inner = RETRIEVAL_CELL, RETRIEVAL_CELL - 2 * RETRIEVAL_BORDER
+    grid = np.full((len(queries) * cell, (k + 1) * cell + cell // 2, 3), 255, np.uint8)
+
+    def place(row, column, index, colour):
+        x = column * cell + (cell // 2 if column else 0)
+        grid[row * cell:(row + 1) * cell, x:x + cell] = colour
+        image = Image.fromarray(thumbnails[index]).resize((inner, inner), Image.NEAREST)
+        grid[row * cell + RETRIEVAL_BORDER:(row + 1) * cell - RETRIEVAL_BORDER,
+             x + RETRIEVAL_BORDER:x + cell - RETRIEVAL_BORDER] = np.asarray(image)
+
+    for row, query in enumerate(queries):
+        distances = np.linalg.norm(embeddings - embeddings[query], axis=1)
+        distances[query] = np.inf
+        place(row, 0, query, QUERY)
+        for column, neighbour in enumerate(np.argsort(distances, kind="stable")[:k], start=1):
+            place(row, column, neighbour,
+                  SAME_CLASS if labels[neighbour] == labels[query] else OTHER_CLASS)
+    return grid
+
+
 def visualize(model_dir: str, data_dir: Optional[str] = None,
               max_images: int = 1500) -> Dict[str, str]:
     """Writes the figures and the projector files; returns the figure paths."""
+    from PIL import Image
+
     model, config = load_trained_model(model_dir)
+    step = current_step(model)
     _, test = load_splits(config.dataset, data_dir or config.data_dir, config.split_file)
-    chosen = stratified_sample(test.labels, max_images, config.seed)
-    subset = type(test)(test.images[chosen], test.labels[chosen], test.kind)
+    subset = test.subset(stratified_sample(test.labels, max_images, config.seed))
     embeddings, labels = compute_embeddings(model, subset, config.image_sizes(training=False),
                                             config.eval_batch_size)
     thumbnails = thumbnails_of(subset, range(len(subset)), config)
     figures = os.path.join(model_dir, "figures")
     os.makedirs(figures, exist_ok=True)
-    paths = {
-        "tsne": os.path.join(figures, "tsne.png"),
-        "central_latent_space": os.path.join(figures, "central_latent_space.png"),
-    }
+    paths = {name: os.path.join(figures, f"{name}.png")
+             for name in ("tsne", "central_latent_space", "retrieval")}
     logging.info("t-SNE of %d test embeddings", len(labels))
-    plot(tsne(embeddings), labels, thumbnails, "t-SNE of test embeddings", paths["tsne"])
+    plot(tsne(embeddings), labels, thumbnails, f"t-SNE of test embeddings, step {step}",
+         paths["tsne"], subset.class_name)
     plot(tsne(central_latent_space(embeddings, labels)), labels, None,
-         "Central latent space (embedding minus class centre)", paths["central_latent_space"])
+         f"Central latent space (embedding minus class centre), step {step}",
+         paths["central_latent_space"], subset.class_name)
+    Image.fromarray(retrieval_grid(embeddings, labels, thumbnails,
+                                   retrieval_queries(labels, seed=config.seed))).save(
+        paths["retrieval"])
     log_dir = os.path.join(model_dir, "logs", "visualize")
     writer = tf.summary.create_file_writer(log_dir)
-    with writer.as_default(step=0):
+    with writer.as_default(step=step):
         for name, figure in paths.items():
             image = tf.io.decode_png(tf.io.read_file(figure), channels=3)[tf.newaxis]
-            tf.summary.image(name, image)
+            tf.summary.image(name, image, description=FIGURE_DESCRIPTIONS[name])
     writer.flush()
-    write_projector(log_dir, embeddings, labels, thumbnails)
+    write_projector(log_dir, f"test_embeddings_step_{step}", embeddings, labels,
+                    subset.class_name, thumbnails)
     return paths

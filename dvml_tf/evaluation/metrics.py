@@ -217,7 +217,7 @@ def evaluate_embeddings(embeddings: np.ndarray, labels: np.ndarray,
     if same_set:
         num_classes = len(np.unique(labels))
         if clustering:
-            logging.info("k-means with k=%d on %d embeddings", num_classes, len(labels))
+            logging.debug("k-means with k=%d on %d embeddings", num_classes, len(labels))
             clusters = kmeans_clusters(embeddings, num_classes, seed=kmeans_seed)
             metrics["nmi"] = nmi(labels, clusters)
             metrics["f1"] = pairwise_f1(labels, clusters)

@@ -3,13 +3,13 @@ diagnostics of what the variance branch learned, log them to TensorBoard, metric
 diagnostics.json."""
 import functools
 import json
-import logging
 import os
-from typing import Dict, NamedTuple, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from dvml_tf import tensorboard_tags
 from dvml_tf.config import RunConfig
 from dvml_tf.data.pipeline import eval_dataset
 from dvml_tf.data.preprocessing import ImageSizes
@@ -20,6 +20,8 @@ from dvml_tf.models.dvml import DVMLModel
 
 METRICS_FILE = "metrics.json"
 DIAGNOSTICS_FILE = "diagnostics.json"
+# A new run's metrics before its first step (--eval_untrained), until metrics.json holds them.
+UNTRAINED_METRICS_FILE = "untrained_metrics.json"
 
 
 class Evaluation(NamedTuple):
@@ -60,12 +62,11 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
     with writer.as_default(step=step):
         for name, value in metrics.items():
             if isinstance(value, float):
-                tf.summary.scalar(f"eval/{name}", value)
+                tensorboard_tags.scalar(f"eval/{name}", value)
         for name in ("ks_p_value_mean", "relative_deviation_percent"):
             if diagnostics[name] is not None:
-                tf.summary.scalar(f"eval_diagnostics/{name}", diagnostics[name])
+                tensorboard_tags.scalar(f"eval_diagnostics/{name}", diagnostics[name])
     writer.flush()
-    logging.info("step %d: %s", step, json.dumps(metrics))
     return Evaluation(metrics, diagnostics)
 
 
@@ -73,6 +74,15 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
 def _eval_writer(log_dir: str) -> tf.summary.SummaryWriter:
     """One summary writer per log folder, however often a run evaluates."""
     return tf.summary.create_file_writer(log_dir)
+
+
+def read_json(model_dir: str, name: str) -> Optional[Dict[str, object]]:
+    """<model_dir>/<name>'s values, or None when there is no such file."""
+    path = os.path.join(model_dir, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def write_json(model_dir: str, name: str, values: Dict[str, object]) -> None:

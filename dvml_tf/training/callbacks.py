@@ -1,11 +1,13 @@
 """Keras callbacks of a training run: step limit, TensorBoard scalars, checkpoints, evaluation."""
 import logging
+import time
 
 import numpy as np
-import tensorflow as tf
 
+from dvml_tf import tensorboard_tags
 from dvml_tf.errors import UserError
 from dvml_tf.keras_api import keras
+from dvml_tf.terminal import STATUS
 from dvml_tf.training.checkpoints import current_step
 from dvml_tf.training.variance_summaries import variance_summary_writer
 
@@ -79,12 +81,14 @@ class TrainingSummaries(keras.callbacks.Callback):
         lambdas = self.model.lambdas(step - 1).numpy()
         with self.writer.as_default(step=step):
             for name, value in self._window_means().items():
-                tf.summary.scalar(f"losses/{name}", value)
-            tf.summary.scalar("skipped_steps", self.model.skipped_steps)
+                tensorboard_tags.scalar(f"losses/{name}", value)
+            tensorboard_tags.scalar("skipped_steps", self.model.skipped_steps)
             for index, value in enumerate(lambdas, start=1):
-                tf.summary.scalar(f"lambdas/lambda{index}", value)
-            tf.summary.scalar("learning_rate", self.model.optimizer.learning_rate)
+                tensorboard_tags.scalar(f"lambdas/lambda{index}", value)
+            tensorboard_tags.scalar("learning_rate", self.model.optimizer.learning_rate)
             if self.model.settings.dvml:
+                phase = 1 if bool(self.model.in_phase1(step - 1)) else 2
+                tensorboard_tags.scalar("phase", phase)
                 if self._write_variance is None:
                     self._write_variance = variance_summary_writer(self.model)
                 self._write_variance(*self.probe, step)
@@ -126,3 +130,53 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         step = current_step(self.model)
         if step % self.every == 0:
             self.evaluate_fn(step)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+class Progress(keras.callbacks.Callback):
+    """The run's progress as the global step out of `train_steps`, the running mean loss,
+    and an ETA for the whole run (evaluations and checkpoints included): rewritten in
+    place on a terminal (at most every `redraw_seconds`), a line every `every` steps
+    elsewhere."""
+
+    BAR = 20
+
+    def __init__(self, train_steps, every, redraw_seconds=0.25):
+        super().__init__()
+        self.train_steps = train_steps
+        self.every = every
+        self.redraw_seconds = redraw_seconds
+
+    def on_train_begin(self, logs=None):
+        self.first_step = current_step(self.model)
+        self.started = self.drawn = time.monotonic()
+
+    def text(self, step, loss, now):
+        done = step - self.first_step
+        rate = done / max(now - self.started, 1e-9)
+        parts = [f"step {step}/{self.train_steps}"]
+        if STATUS.is_tty():
+            filled = self.BAR * step // self.train_steps
+            parts.append("[" + "=" * filled + " " * (self.BAR - filled) + "]")
+        parts += [f"{100 * step // self.train_steps}%", f"loss {loss:.4g}",
+                  f"{rate:.1f} steps/s",
+                  f"ETA {_duration((self.train_steps - step) / rate) if done else '?'}"]
+        return "  ".join(parts)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step, now = current_step(self.model), time.monotonic()
+        loss = float((logs or {}).get("loss", float("nan")))
+        if STATUS.is_tty():
+            if now - self.drawn >= self.redraw_seconds or step >= self.train_steps:
+                STATUS.show(self.text(step, loss, now))
+                self.drawn = now
+        elif step % self.every == 0 or step >= self.train_steps:
+            STATUS.write_line(time.strftime("%H:%M:%S ") + self.text(step, loss, now))
+
+    def on_train_end(self, logs=None):
+        STATUS.clear()

@@ -2,7 +2,6 @@
 import logging
 import math
 import os
-import sys
 import tempfile
 from typing import Callable, Optional
 
@@ -95,11 +94,12 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
                                                          probe_images, probe.labels))
         if evaluate_fn and config.eval_every:
             fit_callbacks.append(callbacks.PeriodicEvaluation(evaluate_fn, config.eval_every))
+        fit_callbacks.append(callbacks.Progress(config.train_steps, config.summary_every))
     model.fit(
         dataset,
         epochs=math.ceil(config.train_steps / loop),
         initial_epoch=start // loop,
         steps_per_epoch=loop,
         callbacks=fit_callbacks,
-        verbose=1 if sys.stdout.isatty() else 2,
+        verbose=0,
     )

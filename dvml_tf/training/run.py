@@ -9,6 +9,8 @@ import contextlib
 import dataclasses
 import logging
 import os
+import sys
+import time
 from typing import Dict, Optional
 
 import tensorflow as tf
@@ -20,7 +22,9 @@ from dvml_tf.errors import UserError, out_of_space_is_user_error
 from dvml_tf.evaluation.model_evaluation import (
     DIAGNOSTICS_FILE,
     METRICS_FILE,
+    UNTRAINED_METRICS_FILE,
     evaluate_model,
+    read_json,
     write_json,
 )
 from dvml_tf.models.build import build_model
@@ -29,6 +33,7 @@ from dvml_tf.training import distribution
 from dvml_tf.training.checkpoints import (
     CHECKPOINT_SUBDIR,
     check_resumable,
+    checkpoint_exists,
     current_step,
     load_run_config,
     load_trained_model,
@@ -92,6 +97,29 @@ def _model_dir_full(config: RunConfig):
                 os.path.join(config.model_dir, "*.json.tmp")])
 
 
+def _shown_name(metric: str) -> str:
+    return {"nmi": "NMI", "f1": "F1", "map@r": "MAP@R"}.get(
+        metric, metric.replace("recall@", "Recall@"))
+
+
+def _short_summary(metrics: Dict[str, object]) -> str:
+    return ", ".join(f"{_shown_name(name)} {metrics[name]:.3f}"
+                     for name in ("recall@1", "map@r", "nmi", "f1") if name in metrics)
+
+
+def closing_line(metrics: Dict[str, object], step: int, arrow: str = "\u2192") -> str:
+    """'step 1000: Recall@1 0.230 untrained \u2192 0.710 trained, ...' (with the untrained
+    values where the run evaluated its untrained network); intervals left out."""
+    untrained = metrics.get("untrained") or {}
+    shown = []
+    for name, value in metrics.items():
+        if isinstance(value, float) and not name.endswith("_ci95"):
+            before = (f"{untrained[name]:.3f} untrained {arrow} " if name in untrained else "")
+            after = " trained" if before else ""
+            shown.append(f"{_shown_name(name)} {before}{value:.3f}{after}")
+    return f"step {step}: " + ", ".join(shown)
+
+
 def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
     strategy = _set_up_tensorflow(config)
     train_split, test_split = load_splits(config.dataset, config.data_dir, config.split_file)
@@ -104,13 +132,23 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
     evaluations = {}
 
     def evaluate_at(step):
-        """Each step is evaluated once: a periodic evaluation at the last step is the final."""
+        """Each step is evaluated once: a periodic evaluation at the last step is the final,
+        which the closing line shows; the others are logged."""
         if step not in evaluations:
+            started = time.monotonic()
             evaluations[step] = evaluate_model(config, model, test_split, step)
+            if step < config.train_steps:
+                logging.info("evaluation at step %d%s: %s (%.0f s)", step,
+                             " (untrained)" if step == 0 else "",
+                             _short_summary(evaluations[step].metrics),
+                             time.monotonic() - started)
         return evaluations[step]
 
     if config.mode in TRAINING_MODES:
         with _model_dir_full(config):
+            if chief and config.eval_untrained and not checkpoint_exists(config.model_dir):
+                os.makedirs(config.model_dir, exist_ok=True)
+                write_json(config.model_dir, UNTRAINED_METRICS_FILE, evaluate_at(0).metrics)
             train(config, model, train_split, evaluate_at, strategy)
         if not chief:
             return None
@@ -120,10 +158,13 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
         with _model_dir_full(config):
             evaluation = evaluate_at(step)
             metrics = dict(evaluation.metrics, step=step)
+            untrained = read_json(config.model_dir, UNTRAINED_METRICS_FILE)
+            if untrained:
+                metrics["untrained"] = untrained
             write_json(config.model_dir, METRICS_FILE, metrics)
             write_json(config.model_dir, DIAGNOSTICS_FILE, dict(evaluation.diagnostics, step=step))
-        print(f"metrics at step {step}: " + ", ".join(
-            f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+        utf = "utf" in (sys.stdout.encoding or "").lower()
+        print(closing_line(metrics, step, "\u2192" if utf else "->"))
     if config.mode in ("train_and_eval", "export") and config.export_dir:
         with out_of_space_is_user_error(f"--export_dir={config.export_dir}"):
             print(f"exported SavedModel to {export_model(model, config, step)}")

@@ -5,6 +5,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from dvml_tf import tensorboard_tags
 from dvml_tf.data.splits import ImageSplit
 from dvml_tf.evaluation.diagnostics import class_centres, variance_branch
 from dvml_tf.models.dvml import LOSS_NAMES, DVMLModel
@@ -12,15 +13,8 @@ from dvml_tf.models.dvml import LOSS_NAMES, DVMLModel
 PROBE_CLASSES = 8
 PROBE_IMAGES_PER_CLASS = 8
 
-DESCRIPTIONS = {
-    "sigma_per_dimension": "sigma of each embedding dimension, averaged over the probe images",
-    "active_units": "dimensions whose variance of mu over the probe exceeds 0.01 (Burda et "
-                    "al. 2016)",
-    "mu_between_class_share": "share of Var(mu) between classes: 0 = mu independent of the "
-                              "class (the paper's premise), 1 = mu encodes the class",
-    "real_distance_to_class_centre": "mean ||z_I - class centre||, centres over the probe",
-    "synthesized_distance_to_class_centre": "mean ||z_I + mu + sigma*eps - class centre||",
-}
+# The histogram's range: log10 sigma outside it is clipped, so no outlier sets the range.
+LOG10_SIGMA_RANGE = (-3.0, 1.0)
 
 
 def probe_subset(split: ImageSplit) -> ImageSplit:
@@ -30,15 +24,15 @@ def probe_subset(split: ImageSplit) -> ImageSplit:
     chosen = []
     for label in classes[counts >= 2][:PROBE_CLASSES]:
         chosen.extend(np.flatnonzero(split.labels == label)[:PROBE_IMAGES_PER_CLASS])
-    chosen = np.array(chosen)
-    return ImageSplit(split.images[chosen], split.labels[chosen], split.kind)
+    return split.subset(np.array(chosen))
 
 
 def variance_summary_writer(model: DVMLModel) -> Callable[[tf.Tensor, np.ndarray, int], None]:
     """A function (probe images, labels, step) that writes the variance branch's summaries
-    to the default writer: sigma per dimension, active units, the between-class share of
-    Var(mu), real and synthesized distances to the class centre, and the gradient norm
-    each weighted loss term puts on log sigma^2 and on the backbone's output."""
+    to the default writer: sigma and |mu|, sigma per dimension, active units, the
+    between-class share of Var(mu), real and synthesized distances to the class centre,
+    and the gradient norm each weighted loss term puts on log sigma^2 and on the
+    backbone's output."""
     gradient_norms = tf.function(model.term_gradient_norms)
     encode = tf.function(model.encode)
 
@@ -50,23 +44,22 @@ def variance_summary_writer(model: DVMLModel) -> Callable[[tf.Tensor, np.ndarray
         noise = np.random.default_rng(step).standard_normal(mu.shape)
         synthesized = z_invariant + mu + sigma * noise
         values = {
+            "sigma_mean": sigma.mean(),
+            "mu_abs_mean": np.abs(mu).mean(),
             "active_units": state["active_units"],
             "mu_between_class_share": state["mu_between_class_share"],
             "real_distance_to_class_centre": np.linalg.norm(z_invariant - centres, axis=1).mean(),
             "synthesized_distance_to_class_centre":
                 np.linalg.norm(synthesized - centres, axis=1).mean(),
         }
-        tf.summary.histogram("variance/sigma_per_dimension", sigma.mean(axis=0),
-                             description=DESCRIPTIONS["sigma_per_dimension"])
+        tensorboard_tags.histogram("variance/log10_sigma_per_dimension", np.clip(
+            np.log10(sigma.mean(axis=0)), *LOG10_SIGMA_RANGE))
         for name, value in values.items():
-            tf.summary.scalar(f"variance/{name}", value, description=DESCRIPTIONS[name])
+            tensorboard_tags.scalar(f"variance/{name}", value)
         norms = gradient_norms(images, tf.constant(labels), tf.constant(step, tf.int64))
         for name in LOSS_NAMES:
             on_log_var, on_features = norms[name]
-            tf.summary.scalar(f"gradient_norms/{name}_on_log_var", on_log_var,
-                              description=f"|d (lambda * {name}) / d log sigma^2|")
-            tf.summary.scalar(f"gradient_norms/{name}_on_backbone_output", on_features,
-                              description=f"|d (lambda * {name}) / d x|, x the backbone's "
-                                          "pooled features")
+            tensorboard_tags.scalar(f"gradient_norms/{name}_on_log_var", on_log_var)
+            tensorboard_tags.scalar(f"gradient_norms/{name}_on_backbone_output", on_features)
 
     return write

@@ -29,7 +29,7 @@ SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli
 def run_dir(tmp_path_factory):
     """A briefly trained digits model (its quality does not matter here) and one export."""
     base = tmp_path_factory.mktemp("deploy")
-    flags = [f"--model_dir={base / 'run'}",
+    flags = ["--dataset=digits", f"--model_dir={base / 'run'}",
              f"--export_dir={base / 'export'}", "--train_steps=20", "--mode=train"]
     result = run_main(*flags)
     assert result.returncode == 0, result.stderr[-2000:]

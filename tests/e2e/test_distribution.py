@@ -29,7 +29,7 @@ def test_two_replicas_equal_one_on_the_same_global_batch(metric_loss):
         np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
 
 
-DIGITS = ["--classes_per_batch=4", "--images_per_class=8",
+DIGITS = ["--dataset=digits", "--classes_per_batch=4", "--images_per_class=8",
           "--train_steps=20", "--checkpoint_every=10", "--export_dir="]
 
 

@@ -12,7 +12,7 @@ from commands import ROOT, main_command, run_main
 
 pytestmark = pytest.mark.slow
 
-FLAGS = ["--image_size=16", "--resize_size=18",
+FLAGS = ["--dataset=digits", "--image_size=16", "--resize_size=18",
          "--classes_per_batch=4", "--images_per_class=4", "--train_steps=60",
          "--phase1_steps=30", "--checkpoint_every=10", "--eval_every=30", "--seed=3",
          "--deterministic", "--export_dir="]

@@ -1,0 +1,80 @@
+"""What a run shows on stderr: on a terminal, one status line that log lines never break;
+elsewhere (a file, a pipe, CI), plain lines.
+
+    install_log_handler()         # log records as 'HH:MM:SS message', through STATUS
+    STATUS.show("step 10/100 ...")  # rewritten in place on a TTY
+    STATUS.write_line("...")      # a line of its own; the status line is redrawn below it
+"""
+import logging
+import os
+import sys
+import time
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+CLEAR_LINE = "\r\033[K"
+
+
+class StatusLine:
+    """The line a terminal keeps at its bottom (progress), and the lines written above it."""
+
+    def __init__(self):
+        self.text = ""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    def is_tty(self) -> bool:
+        return self.stream.isatty()
+
+    def show(self, text: str) -> None:
+        """On a TTY, replaces the status line with `text`; elsewhere does nothing."""
+        if self.is_tty():
+            self.text = text
+            self.stream.write(CLEAR_LINE + text)
+            self.stream.flush()
+
+    def write_line(self, line: str) -> None:
+        """Writes `line` on a line of its own, above the status line."""
+        redraw = self.is_tty() and self.text
+        self.stream.write((CLEAR_LINE if redraw else "") + line + "\n"
+                          + (self.text if redraw else ""))
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Removes the status line (at the end of training)."""
+        if self.is_tty() and self.text:
+            self.stream.write(CLEAR_LINE)
+            self.stream.flush()
+        self.text = ""
+
+
+STATUS = StatusLine()
+
+
+class LineHandler(logging.Handler):
+    """Log records as 'HH:MM:SS message' ('HH:MM:SS warning: message' from WARNING on),
+    through STATUS. INFO and below only from dvml_tf's own modules: TensorFlow's and
+    absl's chatter (checkpoint sharding, op registration) stays out."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ours = os.path.abspath(record.pathname).startswith(PACKAGE_DIR)
+        if record.levelno < logging.WARNING and not ours:
+            return
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        try:
+            STATUS.write_line(f"{clock} {level}{record.getMessage()}")
+        except Exception:  # a broken pipe must not end the run
+            self.handleError(record)
+
+
+def install_log_handler(level: int = logging.INFO) -> None:
+    """Makes LineHandler the root logger's only handler (absl's goes: it prefixes every line
+    with a level letter, a thread id and a file name)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(LineHandler())
+    root.setLevel(level)
+    logging.getLogger("absl").setLevel(level)
