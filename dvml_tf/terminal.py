@@ -17,12 +17,14 @@ CLEAR_LINE = "\r\033[K"
 class StatusLine:
     """The line a terminal keeps at its bottom (progress), and the lines written above it."""
 
-    def __init__(self):
+    def __init__(self, stream=None):
         self.text = ""
+        self._stream = stream
 
     @property
     def stream(self):
-        return sys.stderr
+        """The stream given, or sys.stderr as it is now."""
+        return self._stream or sys.stderr
 
     def is_tty(self) -> bool:
         return self.stream.isatty()

@@ -37,7 +37,7 @@ FACES = tuple(f"DejaVu{family}{style}.ttf" for family, styles in (
 IMAGE_SIZE = 32
 IMAGES_PER_CLASS = 40
 SEED = 0
-# Bump when the rendering changes: the cache file's name carries it.
+# Bump when the characters or the rendering change: the cache file's name carries it.
 VERSION = 1
 RENDER_SCALE = 3  # drawn at 3x, then downsampled: anti-aliased strokes
 # The nuisance distribution, one for every class.
@@ -139,11 +139,13 @@ def render(character: str, font, rng: np.random.Generator) -> np.ndarray:
     return np.uint8(np.clip(noisy, 0, 1) * 255 + 0.5)
 
 
-def generate(characters: str = CHARACTERS, images_per_class: int = IMAGES_PER_CLASS,
+def generate(characters: Optional[str] = None, images_per_class: Optional[int] = None,
              seed: int = SEED) -> Tuple[np.ndarray, np.ndarray]:
-    """(images uint8 [C * n, 32, 32, 3], labels int64): class c is characters[c]; each
-    class's images come from their own generator (seed, c), so they do not depend on the
-    other classes."""
+    """(images uint8 [C * n, 32, 32, 3], labels int64): class c is characters[c]
+    (default CHARACTERS, IMAGES_PER_CLASS each), drawn by a generator of its own,
+    seeded (seed, c)."""
+    characters = characters or CHARACTERS
+    images_per_class = images_per_class or IMAGES_PER_CLASS
     from PIL import ImageFont
 
     folder = font_folder()

@@ -1,0 +1,101 @@
+"""What a run prints: plain log lines that never break the progress line, progress by the
+global step with an ETA for the whole run, and one closing line with the metrics."""
+import io
+import logging
+import os
+import types
+
+import pytest
+import tensorflow as tf
+
+import dvml_tf
+from dvml_tf import terminal
+from dvml_tf.training import callbacks
+from dvml_tf.training.run import closing_line
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+class FakeFile(io.StringIO):
+    def isatty(self):
+        return False
+
+
+@pytest.fixture
+def tty(monkeypatch):
+    stream = FakeTerminal()
+    monkeypatch.setattr(terminal, "STATUS", terminal.StatusLine(stream))
+    monkeypatch.setattr(callbacks, "STATUS", terminal.STATUS)
+    return stream
+
+
+@pytest.fixture
+def log_file(monkeypatch):
+    stream = FakeFile()
+    monkeypatch.setattr(terminal, "STATUS", terminal.StatusLine(stream))
+    monkeypatch.setattr(callbacks, "STATUS", terminal.STATUS)
+    return stream
+
+
+def _record(level, message, path):
+    return logging.LogRecord("x", level, path, 1, message, None, None)
+
+
+def test_log_lines_are_plain_and_only_ours_below_warning(log_file):
+    ours = os.path.join(os.path.dirname(dvml_tf.__file__), "training", "loop.py")
+    theirs = os.path.join(os.path.dirname(tf.__file__), "python", "checkpoint", "saver.py")
+    handler = terminal.LineHandler()
+    handler.emit(_record(logging.INFO, "saved checkpoint at step 10", ours))
+    handler.emit(_record(logging.INFO, "Sharding callback duration: 8", theirs))
+    handler.emit(_record(logging.WARNING, "something odd", theirs))
+    lines = log_file.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0][8:] == " saved checkpoint at step 10" and lines[0][2] == lines[0][5] == ":"
+    assert lines[1].endswith(" warning: something odd")
+
+
+def test_a_log_line_clears_the_progress_line_and_redraws_it(tty):
+    terminal.STATUS.show("step 5/10")
+    terminal.STATUS.write_line("saved checkpoint at step 5")
+    terminal.STATUS.clear()
+    assert tty.getvalue() == ("\r\033[Kstep 5/10" "\r\033[Ksaved checkpoint at step 5\nstep 5/10"
+                              "\r\033[K")
+
+
+def test_off_a_terminal_the_status_line_writes_nothing(log_file):
+    terminal.STATUS.show("step 5/10")
+    terminal.STATUS.write_line("a line")
+    assert log_file.getvalue() == "a line\n"
+
+
+def _model_at(step):
+    return types.SimpleNamespace(optimizer=types.SimpleNamespace(iterations=tf.Variable(step)))
+
+
+def test_progress_counts_global_steps_with_an_eta_for_the_whole_run(log_file, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    progress = callbacks.Progress(train_steps=1000, every=50)
+    model = _model_at(100)  # a resumed run
+    progress.set_model(model)
+    progress.on_train_begin()
+    for step in range(101, 201):
+        model.optimizer.iterations.assign(step)
+        clock[0] += 0.1
+        progress.on_train_batch_end(step, {"loss": 2.5})
+    lines = log_file.getvalue().splitlines()
+    assert [line.split()[2] for line in lines] == ["150/1000", "200/1000"]
+    # 100 steps in 10 s: the 800 steps left take 80 s.
+    assert lines[-1].endswith("20%  loss 2.5  10.0 steps/s  ETA 1:20")
+
+
+def test_the_closing_line_shows_untrained_and_trained_once():
+    metrics = {"recall@1": 0.73, "recall@1_ci95": [0.7, 0.76], "nmi": 0.6,
+               "num_test_images": 3280, "untrained": {"recall@1": 0.089, "nmi": 0.239}}
+    assert closing_line(metrics, 300) == (
+        "step 300: Recall@1 0.089 untrained \u2192 0.730 trained, NMI 0.239 untrained \u2192 "
+        "0.600 trained")
+    assert closing_line({"map@r": 0.5}, 7, arrow="->") == "step 7: MAP@R 0.500"
