@@ -140,7 +140,8 @@ def _duration(seconds: float) -> str:
 
 class Progress(keras.callbacks.Callback):
     """The run's progress as the global step out of `train_steps`, the running mean loss,
-    and an ETA for the whole run (evaluations and checkpoints included): rewritten in
+    and an ETA for the whole run (evaluations and checkpoints included; the first step,
+    which traces the graph, left out of the rate): rewritten in
     place on a terminal (at most every `redraw_seconds`), a line every `every` steps
     elsewhere."""
 
@@ -153,8 +154,8 @@ class Progress(keras.callbacks.Callback):
         self.redraw_seconds = redraw_seconds
 
     def on_train_begin(self, logs=None):
-        self.first_step = current_step(self.model)
-        self.started = self.drawn = time.monotonic()
+        self.first_step = None  # the rate counts from the end of the first (traced) step
+        self.drawn = time.monotonic()
 
     def text(self, step, loss, now):
         done = step - self.first_step
@@ -170,6 +171,8 @@ class Progress(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step, now = current_step(self.model), time.monotonic()
+        if self.first_step is None:
+            self.first_step, self.started = step, now
         loss = float((logs or {}).get("loss", float("nan")))
         if STATUS.is_tty():
             if now - self.drawn >= self.redraw_seconds or step >= self.train_steps:
