@@ -1,6 +1,6 @@
 """`python -m dvml_tf.cli.index`: a retrieval index over an exported model.
 
-    python -m dvml_tf.cli.index build --export=saved_models/dvml_digits --images=gallery/ \\
+    python -m dvml_tf.cli.index build --export=saved_models/dvml_glyphs --images=gallery/ \\
         --index=gallery_index
     python -m dvml_tf.cli.index query --index=gallery_index --k=5 query1.jpg query2.png
 
@@ -22,7 +22,7 @@ FLAGS = flags.FLAGS
 
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     """The command line's flags; defined on use so that importing stays side-effect free."""
-    flags.DEFINE_string("export", "saved_models/dvml_digits", "An export, or its model folder.",
+    flags.DEFINE_string("export", "saved_models/dvml_glyphs", "An export, or its model folder.",
                         flag_values=flag_values)
     flags.DEFINE_string("images", None, "build: the gallery folder.", flag_values=flag_values)
     flags.DEFINE_string("index", None, "The index folder.", flag_values=flag_values)

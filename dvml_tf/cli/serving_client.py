@@ -2,7 +2,7 @@
 behind TensorFlow Serving.
 
     python -m dvml_tf.cli.serving_client --server=http://localhost:8501 \\
-        --model_name=dvml_digits a.jpg b.png                               # REST
+        --model_name=dvml_glyphs a.jpg b.png                               # REST
     python -m dvml_tf.cli.serving_client --server=localhost:8500 --grpc ...   # gRPC
 
 Prints one JSON line per image: {"image": path, "embedding": [...]}.
@@ -24,7 +24,7 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     """The command line's flags; defined on use so that importing stays side-effect free."""
     flags.DEFINE_string("server", "http://localhost:8501", "REST URL, or host:port with --grpc.",
                         flag_values=flag_values)
-    flags.DEFINE_string("model_name", "dvml_digits", "The model's name on the server.",
+    flags.DEFINE_string("model_name", "dvml_glyphs", "The model's name on the server.",
                         flag_values=flag_values)
     flags.DEFINE_boolean("grpc", False, "Use gRPC (tensorflow-serving-api) instead of REST.",
                          flag_values=flag_values)
