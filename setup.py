@@ -42,7 +42,8 @@ setup(
     extras_require={
         # CUDA on Linux x86_64: TensorFlow's own pip-installed NVIDIA libraries.
         "gpu": ["tensorflow[and-cuda]>=2.16,<2.22"],
-        "test": ["pytest>=7", "ruff>=0.4"],
+        # tf-slim: TF-Slim's own Inception v1, which the weight converter's test builds.
+        "test": ["pytest>=7", "ruff>=0.4", "tf-slim==1.1.0"],
     },
     entry_points={
         "console_scripts": [
@@ -51,6 +52,7 @@ setup(
             "dvml-visualize=dvml_tf.cli.visualize:run",
             "dvml-index=dvml_tf.cli.index:run",
             "dvml-serving-client=dvml_tf.cli.serving_client:run",
+            "dvml-convert-weights=dvml_tf.cli.convert_weights:run",
         ]
     },
 )

@@ -17,6 +17,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from dvml_tf.cache import cache_dir
 from dvml_tf.data.splits import ARRAY, ImageSplit
 from dvml_tf.errors import UserError, first_line
 
@@ -165,12 +166,6 @@ def cache_path(data_dir: str) -> str:
                         f"glyphs_v{VERSION}_seed{SEED}_{IMAGE_SIZE}px_{IMAGES_PER_CLASS}.npz")
 
 
-def default_data_dir() -> str:
-    """$XDG_CACHE_HOME/dvml_tf (~/.cache/dvml_tf): where the glyphs go without --data_dir."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "dvml_tf")
-
-
 def _write_cache(path: str, images: np.ndarray, labels: np.ndarray) -> None:
     """Writes the cache atomically: a temporary file in the same folder, then a rename."""
     folder = os.path.dirname(path)
@@ -199,7 +194,7 @@ def _read_cache(path: str) -> Tuple[np.ndarray, np.ndarray]:
 def load_glyphs_splits(data_dir: Optional[str] = None) -> Tuple[ImageSplit, ImageSplit]:
     """(train, test) ImageSplits: the first half of CHARACTERS trains, the rest test.
     Generates and caches the images on first use (a few seconds)."""
-    path = cache_path(data_dir or default_data_dir())
+    path = cache_path(data_dir or cache_dir())
     if os.path.exists(path):
         images, labels = _read_cache(path)
     else:

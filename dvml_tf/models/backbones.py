@@ -10,6 +10,7 @@ import tensorflow as tf
 from dvml_tf.errors import UserError, first_line
 from dvml_tf.keras_api import keras, layers
 from dvml_tf.models.googlenet import googlenet
+from dvml_tf.models.slim_checkpoint import imagenet_weights_missing, imagenet_weights_path
 
 BACKBONES = ("googlenet", "resnet50", "inception_v3", "mobilenet_v2", "small_cnn")
 
@@ -78,7 +79,8 @@ def _load_weights_file(features, path):
 def build_backbone(name: str, image_size: int, weights: str = "none") -> keras.Model:
     """A Model: images [B, S, S, 3] in [0, 255] -> features [B, F].
 
-    weights: "none" (random init), "imagenet" (keras.applications only) or a path to a
+    weights: "none" (random init), "imagenet" (keras.applications; for googlenet the file
+    `python -m dvml_tf.convert_weights` converts from TF-Slim's checkpoint) or a path to a
     Keras weights file for the feature extractor.
     """
     if name not in BACKBONES:
@@ -91,12 +93,15 @@ def build_backbone(name: str, image_size: int, weights: str = "none") -> keras.M
     is_path = weights not in ("none", "imagenet")
     if is_path and not os.path.exists(weights):
         raise UserError(f"--backbone_weights={weights}: no such file")
+    if name == "googlenet" and weights == "imagenet":
+        weights = imagenet_weights_path()
+        if not os.path.exists(weights):
+            raise imagenet_weights_missing()
+        is_path = True
     if name in ("googlenet", "small_cnn"):
         if weights == "imagenet":
-            raise UserError(
-                f"--backbone_weights=imagenet: Keras publishes no ImageNet weights for {name}; "
-                "pass a path to a weights file"
-            )
+            raise UserError("--backbone_weights=imagenet: there are no ImageNet weights for "
+                            "small_cnn; pass a path to a weights file")
         features = googlenet(image_size) if name == "googlenet" else _small_cnn(image_size)
         if is_path:
             _load_weights_file(features, weights)

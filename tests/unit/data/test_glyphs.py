@@ -73,8 +73,11 @@ def test_splits_are_zero_shot_halves_with_names_and_the_cache_is_reused(tmp_path
 
 
 def test_default_folder_is_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.setattr(glyphs, "CHARACTERS", "AB")
+    monkeypatch.setattr(glyphs, "IMAGES_PER_CLASS", 2)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert glyphs.default_data_dir() == str(tmp_path / "dvml_tf")
+    load_splits("glyphs")
+    assert os.path.exists(glyphs.cache_path(str(tmp_path / "dvml_tf")))
 
 
 def test_an_unwritable_folder_is_one_line_naming_it(tmp_path, monkeypatch):

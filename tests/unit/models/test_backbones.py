@@ -29,7 +29,9 @@ def test_weights_file_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("name,size,weights,message", [
-    ("googlenet", 64, "imagenet", "no ImageNet weights for googlenet"),
+    ("googlenet", 64, "imagenet", "no converted Inception v1 weights at .* && python -m "
+     "dvml_tf.convert_weights --checkpoint=inception_v1.ckpt --out="),
+    ("small_cnn", 32, "imagenet", "no ImageNet weights for small_cnn"),
     ("small_cnn", 32, "/no/such/weights.h5", "no such file"),
     ("inception_v3", 64, "none", "--image_size=64 is too small"),
     ("vgg16", 64, "none", "--backbone=vgg16 is unknown"),

@@ -1,0 +1,94 @@
+"""TF-Slim's Inception v1 checkpoint -> a Keras weights file for --backbone=googlenet.
+
+Every backbone weight must come from the checkpoint, and every checkpoint variable must
+fill one, except the ImageNet classifier (InceptionV1/Logits/...) and global_step, which a
+feature extractor has no place for. Anything else is a one-line UserError naming the first
+mismatch, and nothing is written.
+"""
+import os
+from typing import Callable, List
+
+import numpy as np
+import tensorflow as tf
+
+from dvml_tf.cache import cache_dir
+from dvml_tf.errors import UserError, first_line
+from dvml_tf.models.googlenet import googlenet, slim_variables
+
+CHECKPOINT_URL = "http://download.tensorflow.org/models/inception_v1_2016_08_28.tar.gz"
+# Checkpoint variables the backbone leaves out on purpose.
+NOT_BACKBONE: List[Callable[[str], bool]] = [
+    lambda name: name.startswith("InceptionV1/Logits/"),
+    lambda name: name == "global_step",
+]
+# Image size the weights are checked at: any size gives the same variables.
+BUILD_SIZE = 224
+
+
+def imagenet_weights_path() -> str:
+    """Where --backbone_weights=imagenet looks for converted GoogLeNet weights."""
+    return os.path.join(cache_dir(), "weights", "inception_v1_imagenet.h5")
+
+
+def imagenet_weights_missing() -> UserError:
+    """The error of --backbone_weights=imagenet without converted weights: the commands
+    that make them."""
+    path = imagenet_weights_path()
+    return UserError(
+        f"--backbone_weights=imagenet: no converted Inception v1 weights at {path}; make "
+        f"them with: curl -LO {CHECKPOINT_URL} && tar xzf inception_v1_2016_08_28.tar.gz && "
+        f"python -m dvml_tf.convert_weights --checkpoint=inception_v1.ckpt --out={path}")
+
+
+def _reader(checkpoint: str):
+    try:
+        return tf.train.load_checkpoint(checkpoint)
+    except (tf.errors.OpError, ValueError, OSError) as error:
+        raise UserError(f"--checkpoint={checkpoint}: not a readable TensorFlow checkpoint "
+                        f"({first_line(error, 160)})") from None
+
+
+def convert(checkpoint: str, out: str) -> int:
+    """Writes `out`, a Keras weights file of the googlenet backbone, from TF-Slim's Inception
+    v1 `checkpoint`; returns the number of variables copied."""
+    if not out.endswith(".h5"):
+        raise UserError(f"--out={out}: name the weights file *.h5")
+    if os.path.lexists(out):
+        raise UserError(f"--out={out}: already exists; choose another name or move it away")
+    reader = _reader(checkpoint)
+    shapes = reader.get_variable_to_shape_map()
+    model = googlenet(BUILD_SIZE)
+    targets = slim_variables(model)
+    for name, variable in targets.items():
+        if name not in shapes:
+            raise UserError(f"--checkpoint={checkpoint}: has no {name}; not TF-Slim's "
+                            "Inception v1 (inception_v1_2016_08_28)")
+        if tuple(shapes[name]) != tuple(variable.shape):
+            raise UserError(f"--checkpoint={checkpoint}: {name} has shape {shapes[name]}, the "
+                            f"backbone's is {list(variable.shape)}")
+    unused = sorted(name for name in shapes if name not in targets
+                    and not any(skip(name) for skip in NOT_BACKBONE))
+    if unused:
+        raise UserError(f"--checkpoint={checkpoint}: {unused[0]} has no place in the backbone "
+                        f"({len(unused)} such variables); not TF-Slim's Inception v1")
+    try:
+        for name, variable in targets.items():
+            variable.assign(np.asarray(reader.get_tensor(name), np.float32))
+    except (tf.errors.OpError, IndexError, ValueError) as error:  # IndexError: truncated
+        raise UserError(f"--checkpoint={checkpoint}: cannot read its values, truncated? "
+                        f"({first_line(error, 160)})") from None
+    _save_atomically(model, out)
+    return len(targets)
+
+
+def _save_atomically(model, out: str) -> None:
+    """Saves to a temporary file beside `out`, then renames it: no half-written `out`."""
+    partial = f"{out}.partial.h5"
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        model.save_weights(partial)
+        os.replace(partial, out)
+    except (OSError, ImportError) as error:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise UserError(f"--out={out}: cannot write ({first_line(error, 160)})") from None
