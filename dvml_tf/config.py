@@ -155,6 +155,10 @@ DATASET_DEFAULTS: Dict[str, Dict[str, Any]] = {
                    learning_rate=1e-3, eval_untrained=True),
     "sop": dict(recall_k=(1, 10, 100, 1000)),
 }
+# What --mode=eval and --mode=export take from the trained run unless the user sets them:
+# the data it learned from and the name it exports under.
+RUN_DATA_KEYS = ("dataset", "data_dir", "split_file", "model_name")
+RUN_CONFIG_FILE = "run_config.json"
 # Settings that shape the network: eval and export read them from the trained run.
 ARCHITECTURE_KEYS = ("backbone", "embedding_dim", "decoder_hidden", "image_size", "resize_size",
                      "metric_loss", "num_proxies", "dvml")
@@ -163,13 +167,18 @@ SETTING_TYPES = typing.get_type_hints(RunConfig)
 
 
 def resolve_config(settings: Mapping[str, Any]) -> RunConfig:
-    """The RunConfig of the settings a user chose (the rest take their defaults), validated.
+    """The RunConfig of the settings a user chose (the rest take their defaults; for
+    --mode=eval and export, the trained run's data and export name first), validated.
 
     Raises UserError naming the first bad setting as its flag.
     """
     unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
         raise UserError(f"--{unknown[0]}: no such setting")
+    if settings.get("mode") in ("eval", "export"):
+        trained = _trained_run_settings(settings.get("model_dir", RunConfig.model_dir))
+        settings = {**{key: trained[key] for key in RUN_DATA_KEYS if key in trained},
+                    **settings}
     dataset = settings.get("dataset", RunConfig.dataset)
     values = {**DATASET_DEFAULTS.get(dataset, {}), **settings}
     for name, cast, count in (("phase1_lambdas", float, 4), ("phase2_lambdas", float, 4),
@@ -185,6 +194,17 @@ def resolve_config(settings: Mapping[str, Any]) -> RunConfig:
     check_backend(config.metric_loss_backend)
     _check_paths(config)
     return config
+
+
+def _trained_run_settings(model_dir: str) -> Dict[str, Any]:
+    """The settings a training run saved in `model_dir`; {} where there is none to read
+    (evaluation then names the missing run in one line)."""
+    try:
+        with open(os.path.join(model_dir, RUN_CONFIG_FILE)) as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 def parse_numbers(name: str, given: Any, cast: type, count: Optional[int] = None) -> tuple:

@@ -7,14 +7,13 @@ from typing import Optional, Tuple
 
 import tensorflow as tf
 
-from dvml_tf.config import ARCHITECTURE_KEYS, RunConfig, config_from_saved
+from dvml_tf.config import ARCHITECTURE_KEYS, RUN_CONFIG_FILE, RunConfig, config_from_saved
 from dvml_tf.errors import UserError, first_line
 from dvml_tf.keras_api import keras
 from dvml_tf.models.build import build_model
 from dvml_tf.models.dvml import DVMLModel
 
 CHECKPOINT_SUBDIR = "checkpoints"
-RUN_CONFIG_FILE = "run_config.json"
 
 
 def checkpoint_manager(model: DVMLModel, model_dir: str,

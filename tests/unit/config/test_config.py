@@ -109,3 +109,18 @@ def test_saved_config_round_trips_and_older_runs_take_defaults():
     older = {key: value for key, value in json.loads(config.to_json()).items()
              if key != "synthesized_in_metric"}
     assert config_from_saved({**older, "retired_setting": 1}) == config
+
+
+def test_eval_and_export_take_the_trained_runs_data_unless_set(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    trained = dataclasses.replace(resolve_config({"dataset": "digits"}), model_dir=str(run))
+    (run / "run_config.json").write_text(trained.to_json())
+    for mode in ("eval", "export"):
+        config = parse_config([f"--model_dir={run}", f"--mode={mode}"])
+        assert (config.dataset, config.model_name) == ("digits", "dvml_digits")
+        assert config.image_size == 32  # the digits' default, not the glyphs'
+    chosen = parse_config([f"--model_dir={run}", "--mode=eval", "--dataset=glyphs"])
+    assert (chosen.dataset, chosen.model_name) == ("glyphs", "dvml_digits")
+    assert parse_config([f"--model_dir={run}"]).dataset == "glyphs"  # training: the default
+    assert parse_config([f"--model_dir={tmp_path / 'none'}", "--mode=eval"]).dataset == "glyphs"
