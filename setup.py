@@ -21,6 +21,8 @@ COMMON = [
     "faiss-cpu>=1.8",
     "pillow>=10",
     "matplotlib>=3.7",
+    # --backbone=hub: TF2 SavedModels in TF Hub's format.
+    "tensorflow-hub>=0.16",
 ]
 DEFAULT_STACK = [
     "tensorflow>=2.16,<2.22",

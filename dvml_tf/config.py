@@ -74,7 +74,12 @@ class RunConfig:
         "the paper's) or zeros (the variance distribution starts at the prior N(0, I)).",
         ("random", "zeros"))
     backbone: str = _setting("googlenet", "Feature extractor.", BACKBONES)
-    backbone_weights: str = _setting("none", "none, imagenet, or a Keras weights file.")
+    backbone_weights: str = _setting(
+        "none", "none, imagenet (googlenet: the file python -m dvml_tf.convert_weights "
+        "writes), or a Keras weights file.")
+    hub_handle: str = _setting(
+        "", "--backbone=hub: a TF2 image feature-vector SavedModel, as a TF Hub URL or a "
+        "local folder (its input: float images in [0, 1]).")
     freeze_backbone: bool = _setting(
         False, "Train only the heads, the decoder and the loss's own variables; the backbone "
         "keeps its weights and runs batch norm in inference mode.")
@@ -160,8 +165,8 @@ DATASET_DEFAULTS: Dict[str, Dict[str, Any]] = {
 RUN_DATA_KEYS = ("dataset", "data_dir", "split_file", "model_name")
 RUN_CONFIG_FILE = "run_config.json"
 # Settings that shape the network: eval and export read them from the trained run.
-ARCHITECTURE_KEYS = ("backbone", "embedding_dim", "decoder_hidden", "image_size", "resize_size",
-                     "metric_loss", "num_proxies", "dvml")
+ARCHITECTURE_KEYS = ("backbone", "hub_handle", "embedding_dim", "decoder_hidden", "image_size",
+                     "resize_size", "metric_loss", "num_proxies", "dvml")
 SETTINGS = tuple(field.name for field in dataclasses.fields(RunConfig))
 SETTING_TYPES = typing.get_type_hints(RunConfig)
 
@@ -251,6 +256,8 @@ def validate(config: RunConfig) -> None:
     if config.eval_every < 0:
         raise UserError(f"--eval_every={config.eval_every} must be 0 or positive")
     check_recall_k(config.recall_k)
+    if (config.backbone == "hub") != bool(config.hub_handle):
+        raise UserError("--hub_handle goes with --backbone=hub, and --backbone=hub needs it")
     if config.split_file and config.dataset != "folder":
         raise UserError("--split_file applies to --dataset=folder only")
     if config.dataset == "folder" and not config.data_dir:

@@ -12,11 +12,11 @@ from dvml_tf.keras_api import keras, layers
 from dvml_tf.models.googlenet import googlenet
 from dvml_tf.models.slim_checkpoint import imagenet_weights_missing, imagenet_weights_path
 
-BACKBONES = ("googlenet", "resnet50", "inception_v3", "mobilenet_v2", "small_cnn")
+BACKBONES = ("googlenet", "resnet50", "inception_v3", "mobilenet_v2", "small_cnn", "hub")
 
 # Smallest input each backbone accepts.
 MIN_IMAGE_SIZE = {"resnet50": 32, "inception_v3": 75, "mobilenet_v2": 32, "googlenet": 32,
-                  "small_cnn": 8}
+                  "small_cnn": 8, "hub": 8}
 
 
 class CaffeNormalization(layers.Layer):
@@ -42,6 +42,22 @@ def _small_cnn(image_size):
     return keras.Model(inputs, outputs, name="small_cnn")
 
 
+def _hub_features(handle, image_size):
+    """A TF2 image feature-vector SavedModel (TF Hub's format: float images in [0, 1] ->
+    [B, F]) through tensorflow_hub, trainable (--freeze_backbone freezes it)."""
+    try:
+        import tensorflow_hub as hub
+    except ImportError:
+        raise UserError("--backbone=hub needs tensorflow-hub: pip install tensorflow-hub") from None
+    try:
+        layer = hub.KerasLayer(handle, trainable=True, name="hub_module")
+        inputs = keras.Input([image_size, image_size, 3], name="normalized_images")
+        return keras.Model(inputs, layer(inputs), name="hub")
+    except Exception as error:  # unreachable URL, not a SavedModel, wrong signature, ...
+        raise UserError(f"--hub_handle={handle}: cannot be loaded ({first_line(error, 160)}); "
+                        "offline, pass the path of a downloaded SavedModel folder") from None
+
+
 def _keras_application(name, image_size, weights):
     constructor = {
         "resnet50": keras.applications.ResNet50,
@@ -62,7 +78,7 @@ def _keras_application(name, image_size, weights):
 def _normalization(name):
     if name == "resnet50":
         return CaffeNormalization(name="caffe_normalization")
-    if name == "small_cnn":
+    if name in ("small_cnn", "hub"):
         return layers.Rescaling(1.0 / 255.0, name="unit_scaling")
     return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="symmetric_scaling")
 
@@ -76,7 +92,8 @@ def _load_weights_file(features, path):
                         f"({first_line(error, 160)})") from None
 
 
-def build_backbone(name: str, image_size: int, weights: str = "none") -> keras.Model:
+def build_backbone(name: str, image_size: int, weights: str = "none",
+                   hub_handle: str = "") -> keras.Model:
     """A Model: images [B, S, S, 3] in [0, 255] -> features [B, F].
 
     weights: "none" (random init), "imagenet" (keras.applications; for googlenet the file
@@ -93,16 +110,20 @@ def build_backbone(name: str, image_size: int, weights: str = "none") -> keras.M
     is_path = weights not in ("none", "imagenet")
     if is_path and not os.path.exists(weights):
         raise UserError(f"--backbone_weights={weights}: no such file")
+    if name == "hub" and weights == "imagenet":
+        raise UserError("--backbone_weights=imagenet: a --hub_handle module brings its own "
+                        "weights; leave --backbone_weights at none")
     if name == "googlenet" and weights == "imagenet":
         weights = imagenet_weights_path()
         if not os.path.exists(weights):
             raise imagenet_weights_missing()
         is_path = True
-    if name in ("googlenet", "small_cnn"):
+    if name in ("googlenet", "small_cnn", "hub"):
         if weights == "imagenet":
             raise UserError("--backbone_weights=imagenet: there are no ImageNet weights for "
                             "small_cnn; pass a path to a weights file")
-        features = googlenet(image_size) if name == "googlenet" else _small_cnn(image_size)
+        features = {"googlenet": googlenet, "small_cnn": _small_cnn,
+                    "hub": lambda size: _hub_features(hub_handle, size)}[name](image_size)
         if is_path:
             _load_weights_file(features, weights)
     else:

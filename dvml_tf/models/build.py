@@ -43,7 +43,8 @@ def build_model(config: RunConfig,
     keras.utils.set_random_seed(config.seed)
     with precision_policy(config.mixed_precision), \
             (strategy or tf.distribute.get_strategy()).scope():
-        backbone = build_backbone(config.backbone, config.image_size, config.backbone_weights)
+        backbone = build_backbone(config.backbone, config.image_size, config.backbone_weights,
+                                  config.hub_handle)
         # A frozen backbone (trainable=False) also runs its batch norm in inference mode.
         backbone.trainable = not config.freeze_backbone
         metric_loss = make_metric_loss(
