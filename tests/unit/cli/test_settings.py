@@ -9,7 +9,7 @@ import pytest
 from absl import flags
 from commands import ROOT
 
-from dvml_tf.cli import evaluate, index, serving_client, settings, visualize
+from dvml_tf.cli import convert_weights, evaluate, index, serving_client, settings, visualize
 from dvml_tf.config import SETTINGS, RunConfig
 
 COMMANDS = {
@@ -19,11 +19,13 @@ COMMANDS = {
     "dvml_tf.cli.visualize": {"model_dir", "data_dir", "max_images"},
     "dvml_tf.cli.index": {"export", "images", "index", "k", "batch_size"},
     "dvml_tf.cli.serving_client": {"server", "model_name", "grpc"},
+    "dvml_tf.convert_weights": {"checkpoint", "out"},
 }
 DEFINERS = {"dvml_tf.main": settings.define_flags, "dvml_tf.cli.evaluate": evaluate.define_flags,
             "dvml_tf.cli.visualize": visualize.define_flags,
             "dvml_tf.cli.index": index.define_flags,
-            "dvml_tf.cli.serving_client": serving_client.define_flags}
+            "dvml_tf.cli.serving_client": serving_client.define_flags,
+            "dvml_tf.convert_weights": convert_weights.define_flags}
 
 
 def test_every_setting_is_a_flag_with_the_settings_default():

@@ -2,11 +2,13 @@
 converted, gives the same pooled features; a wrong or broken checkpoint is one line and
 writes nothing."""
 import os
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from commands import ROOT
 
 from dvml_tf.errors import UserError
 from dvml_tf.models import slim_checkpoint
@@ -137,3 +139,17 @@ def test_truncated_or_foreign_files_and_bad_outputs_are_one_line(slim_run, tmp_p
     with pytest.raises(UserError, match="cannot write"):
         slim_checkpoint.convert(prefix, str(blocker / "w.h5"))
     assert os.listdir(tmp_path).count("a_file") == 1
+
+
+def test_the_command_converts_and_reports_in_one_line(slim_run, tmp_path):
+    prefix, _, _, _ = slim_run
+    command = [sys.executable, "-m", "dvml_tf.convert_weights"]
+    done = subprocess.run([*command, f"--checkpoint={prefix}", f"--out={tmp_path / 'w.h5'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == f"wrote {tmp_path / 'w.h5'}: 228 variables of {prefix}"
+    failed = subprocess.run([*command, f"--checkpoint={tmp_path / 'none.ckpt'}"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    lines = failed.stderr.strip().splitlines()
+    assert failed.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith(f"error: --checkpoint={tmp_path / 'none.ckpt'}: not a readable")
