@@ -139,11 +139,10 @@ def _duration(seconds: float) -> str:
 
 
 class Progress(keras.callbacks.Callback):
-    """The run's progress as the global step out of `train_steps`, the running mean loss,
-    and an ETA for the whole run (evaluations and checkpoints included; the first step,
-    which traces the graph, left out of the rate): rewritten in
-    place on a terminal (at most every `redraw_seconds`), a line every `every` steps
-    elsewhere."""
+    """The run's progress: the global step out of `train_steps`, the running mean loss and
+    an ETA for the whole run (evaluations and checkpoints included; the first step, which
+    traces the graph, left out of the rate). Rewritten in place on a terminal (at most
+    every `redraw_seconds`), a line every `every` steps elsewhere."""
 
     BAR = 20
 

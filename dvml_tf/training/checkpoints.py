@@ -24,11 +24,6 @@ def checkpoint_manager(model: DVMLModel, model_dir: str,
         checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR), max_to_keep=keep)
 
 
-def checkpoint_exists(model_dir: str) -> bool:
-    """Whether <model_dir> holds a checkpoint to resume from."""
-    return tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR)) is not None
-
-
 def restore_latest(manager: tf.train.CheckpointManager) -> Optional[str]:
     """Restores the newest checkpoint, if any; returns its path or None."""
     path = manager.latest_checkpoint

@@ -55,8 +55,10 @@ def _train_dataset(config, split, table, strategy, start):
 
 def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
           evaluate_fn: Optional[Callable[[int], dict]] = None,
-          strategy: Optional[tf.distribute.Strategy] = None) -> None:
-    """Trains `model` until its optimizer has taken config.train_steps steps.
+          strategy: Optional[tf.distribute.Strategy] = None,
+          before_first_step: Optional[Callable[[], None]] = None) -> None:
+    """Trains `model` until its optimizer has taken config.train_steps steps; a new run
+    (no checkpoint to resume) first calls `before_first_step` (the untrained evaluation).
 
     Only the chief writes to --model_dir; other workers checkpoint to a scratch folder
     (saving is collective under multi-worker training).
@@ -75,6 +77,8 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
     if start >= config.train_steps:
         logging.info("already trained for %d steps", start)
         return
+    if before_first_step and not restored:
+        before_first_step()
     dataset = _train_dataset(config, train_split, table, strategy, start)
     logging.info("training on %d replica(s) with --strategy=%s", strategy.num_replicas_in_sync,
                  config.strategy)

@@ -33,7 +33,6 @@ from dvml_tf.training import distribution
 from dvml_tf.training.checkpoints import (
     CHECKPOINT_SUBDIR,
     check_resumable,
-    checkpoint_exists,
     current_step,
     load_run_config,
     load_trained_model,
@@ -146,10 +145,11 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
 
     if config.mode in TRAINING_MODES:
         with _model_dir_full(config):
-            if chief and config.eval_untrained and not checkpoint_exists(config.model_dir):
-                os.makedirs(config.model_dir, exist_ok=True)
+            def evaluate_untrained():
                 write_json(config.model_dir, UNTRAINED_METRICS_FILE, evaluate_at(0).metrics)
-            train(config, model, train_split, evaluate_at, strategy)
+
+            train(config, model, train_split, evaluate_at, strategy,
+                  evaluate_untrained if chief and config.eval_untrained else None)
         if not chief:
             return None
     step = current_step(model)

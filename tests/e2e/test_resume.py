@@ -46,7 +46,11 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):
     step = int(latest.rsplit("-", 1)[1])
     assert f"resumed from {latest} at step {step}" in resumed.stderr
     # The periodic evaluation at the last step is the final one, not repeated.
-    assert resumed.stderr.count("step 60: {") == 1
+    assert resumed.stdout.count("step 60: Recall@1 ") == 1
+    events = [e for f in (killed_dir / "logs" / "eval").glob("events.out.tfevents.*")
+              for e in tf.compat.v1.train.summary_iterator(str(f))]
+    assert [e.step for e in events for v in e.summary.value if v.tag == "eval/recall@1"
+            ].count(60) == 1
 
     expected, actual = _final_weights(tmp_path / "whole"), _final_weights(killed_dir)
     assert expected.keys() == actual.keys() and len(expected) > 10
