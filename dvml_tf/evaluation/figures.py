@@ -102,7 +102,7 @@ def plot(coordinates: np.ndarray, labels: np.ndarray, thumbnails: Optional[np.nd
         shown = f"{len(classes)} classes"
     else:
         shown = f"{len(classes)} classes, too many for a legend: colours repeat"
-    axes.set_title(f"{title} ({len(labels)} images, {shown})")
+    axes.set_title(f"{title}\n({len(labels)} images, {shown})")
     axes.set_xticks([])
     axes.set_yticks([])
     figure.tight_layout()
