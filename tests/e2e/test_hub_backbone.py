@@ -88,10 +88,13 @@ def test_a_frozen_hub_module_keeps_its_weights(hub_module, tmp_path):
     np.testing.assert_array_equal(_hub_kernel(tmp_path / "run"), initial_kernel)
 
 
-def test_a_handle_that_cannot_be_loaded_is_one_line(tmp_path):
+def test_a_handle_that_cannot_be_loaded_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub_cache"))
     not_a_model = tmp_path / "empty"
     not_a_model.mkdir()
-    for handle in (str(tmp_path / "no_such_module"), str(not_a_model)):
+    # .invalid never resolves (RFC 2606): a URL that cannot be fetched, online or not.
+    unreachable = "https://tfhub.invalid/imagenet/feature_vector/1"
+    for handle in (str(tmp_path / "no_such_module"), str(not_a_model), unreachable):
         config = parse_config(_flags(handle, tmp_path / "run", "--export_dir="))
         with pytest.raises(UserError) as raised:
             run_modes(config)
