@@ -24,20 +24,20 @@ class FakeFile(io.StringIO):
         return False
 
 
-@pytest.fixture
-def tty(monkeypatch):
-    stream = FakeTerminal()
+def _status_on(stream, monkeypatch):
     monkeypatch.setattr(terminal, "STATUS", terminal.StatusLine(stream))
     monkeypatch.setattr(callbacks, "STATUS", terminal.STATUS)
     return stream
+
+
+@pytest.fixture
+def tty(monkeypatch):
+    return _status_on(FakeTerminal(), monkeypatch)
 
 
 @pytest.fixture
 def log_file(monkeypatch):
-    stream = FakeFile()
-    monkeypatch.setattr(terminal, "STATUS", terminal.StatusLine(stream))
-    monkeypatch.setattr(callbacks, "STATUS", terminal.STATUS)
-    return stream
+    return _status_on(FakeFile(), monkeypatch)
 
 
 def _record(level, message, path):
