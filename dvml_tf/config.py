@@ -111,8 +111,8 @@ class RunConfig:
     eval_batch_size: int = _setting(128, "Batch size when embedding the test set.")
     eval_every: int = _setting(0, "Evaluate every N steps during training (0: at the end).")
     eval_untrained: bool = _setting(
-        False, "A new training run first evaluates its untrained network; metrics.json "
-        "keeps those metrics under 'untrained'.")
+        False, "A new --mode=train_and_eval run first evaluates its untrained network; "
+        "metrics.json keeps those metrics under 'untrained'.")
     eval_bootstrap: int = _setting(
         0, "Resamples of a 95-percent bootstrap interval beside each metric "
         "(<name>_ci95); 0: none.")

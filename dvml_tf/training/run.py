@@ -148,8 +148,9 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
             def evaluate_untrained():
                 write_json(config.model_dir, UNTRAINED_METRICS_FILE, evaluate_at(0).metrics)
 
+            evaluates = chief and config.eval_untrained and config.mode == "train_and_eval"
             train(config, model, train_split, evaluate_at, strategy,
-                  evaluate_untrained if chief and config.eval_untrained else None)
+                  evaluate_untrained if evaluates else None)
         if not chief:
             return None
     step = current_step(model)
