@@ -21,8 +21,10 @@ COMMON = [
     "faiss-cpu>=1.8",
     "pillow>=10",
     "matplotlib>=3.7",
-    # --backbone=hub: TF2 SavedModels in TF Hub's format.
+    # --backbone=hub: TF2 SavedModels in TF Hub's format. tensorflow-hub imports
+    # pkg_resources, which setuptools 82 removed (and Python >= 3.12 venvs lack).
     "tensorflow-hub>=0.16",
+    "setuptools<82",
 ]
 DEFAULT_STACK = [
     "tensorflow>=2.16,<2.22",

@@ -47,8 +47,9 @@ def _hub_features(handle, image_size):
     [B, F]) through tensorflow_hub, trainable (--freeze_backbone freezes it)."""
     try:
         import tensorflow_hub as hub
-    except ImportError:
-        raise UserError("--backbone=hub needs tensorflow-hub: pip install tensorflow-hub") from None
+    except ImportError as error:
+        raise UserError(f"--backbone=hub: tensorflow-hub does not import ({first_line(error)}); "
+                        "pip install tensorflow-hub 'setuptools<82'") from None
     try:
         layer = hub.KerasLayer(handle, trainable=True, name="hub_module")
         inputs = keras.Input([image_size, image_size, 3], name="normalized_images")

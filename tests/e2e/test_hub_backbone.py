@@ -14,7 +14,6 @@ from dvml_tf.errors import UserError
 from dvml_tf.training.checkpoints import load_trained_model
 from dvml_tf.training.run import run_modes
 
-pytest.importorskip("tensorflow_hub")
 pytestmark = pytest.mark.slow
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 FEATURES = 12
