@@ -3,7 +3,7 @@
 One flag per RunConfig setting (dvml_tf/config.py, through cli/settings.py); the flags a
 user sets, on the command line or in a --flagfile, become the RunConfig.
 
-    python -m dvml_tf.main                          # digits, trains in minutes on a CPU
+    python -m dvml_tf.main                          # the glyphs: shows learning in minutes on a CPU
     python -m dvml_tf.main --flagfile=flags/cub.cfg --data_dir=~/tensorflow_datasets
 """
 import logging as std_logging
