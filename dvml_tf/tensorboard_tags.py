@@ -75,9 +75,10 @@ def description(tag: str) -> str:
     raise KeyError(tag)
 
 
-def scalar(tag: str, value, step=None) -> None:
-    tf.summary.scalar(tag, value, step=step, description=description(tag))
+def scalar(tag: str, value) -> None:
+    """Writes `value` under `tag`, with its description, at the default writer's step."""
+    tf.summary.scalar(tag, value, description=description(tag))
 
 
-def histogram(tag: str, values, step=None) -> None:
-    tf.summary.histogram(tag, values, step=step, description=description(tag))
+def histogram(tag: str, values) -> None:
+    tf.summary.histogram(tag, values, description=description(tag))

@@ -16,6 +16,7 @@ import zipfile
 from typing import Optional, Tuple
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from dvml_tf.cache import cache_dir
 from dvml_tf.data.splits import ARRAY, ImageSplit
@@ -84,8 +85,6 @@ def _colours(rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, np.ndarr
 def _glyph_mask(character: str, font, rng: np.random.Generator) -> np.ndarray:
     """The character's coverage [0, 1] on a canvas RENDER_SCALE x IMAGE_SIZE wide: drawn,
     rotated, scaled to its drawn extent and shifted."""
-    from PIL import Image, ImageDraw
-
     canvas = RENDER_SCALE * IMAGE_SIZE
     left, top, right, bottom = font.getbbox(character)
     drawn = Image.new("L", (right - left + 8, bottom - top + 8), 0)
@@ -107,8 +106,6 @@ def _glyph_mask(character: str, font, rng: np.random.Generator) -> np.ndarray:
 
 def _clutter(rng: np.random.Generator) -> np.ndarray:
     """Coverage [0, 1] of a few thin random lines across the canvas."""
-    from PIL import Image, ImageDraw
-
     canvas = RENDER_SCALE * IMAGE_SIZE
     image = Image.new("L", (canvas, canvas), 0)
     draw = ImageDraw.Draw(image)
@@ -120,8 +117,6 @@ def _clutter(rng: np.random.Generator) -> np.ndarray:
 
 def render(character: str, font, rng: np.random.Generator) -> np.ndarray:
     """One uint8 RGB image [IMAGE_SIZE, IMAGE_SIZE, 3] of `character` in `font`."""
-    from PIL import Image
-
     canvas = RENDER_SCALE * IMAGE_SIZE
     start, end, glyph = _colours(rng)
     angle = rng.uniform(0, 2 * np.pi)
@@ -147,8 +142,6 @@ def generate(characters: Optional[str] = None, images_per_class: Optional[int] =
     seeded (seed, c)."""
     characters = characters or CHARACTERS
     images_per_class = images_per_class or IMAGES_PER_CLASS
-    from PIL import ImageFont
-
     folder = font_folder()
     size = RENDER_SCALE * IMAGE_SIZE
     fonts = [ImageFont.truetype(os.path.join(folder, face), size) for face in FACES]

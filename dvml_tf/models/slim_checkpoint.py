@@ -6,7 +6,6 @@ feature extractor has no place for. Anything else is a one-line UserError naming
 mismatch, and nothing is written.
 """
 import os
-from typing import Callable, List
 
 import numpy as np
 import tensorflow as tf
@@ -16,13 +15,14 @@ from dvml_tf.errors import UserError, first_line
 from dvml_tf.models.googlenet import googlenet, slim_variables
 
 CHECKPOINT_URL = "http://download.tensorflow.org/models/inception_v1_2016_08_28.tar.gz"
-# Checkpoint variables the backbone leaves out on purpose.
-NOT_BACKBONE: List[Callable[[str], bool]] = [
-    lambda name: name.startswith("InceptionV1/Logits/"),
-    lambda name: name == "global_step",
-]
 # Image size the weights are checked at: any size gives the same variables.
 BUILD_SIZE = 224
+
+
+def _not_backbone(name: str) -> bool:
+    """Checkpoint variables the backbone leaves out on purpose: the ImageNet classifier and
+    the training step."""
+    return name.startswith("InceptionV1/Logits/") or name == "global_step"
 
 
 def imagenet_weights_path() -> str:
@@ -66,8 +66,7 @@ def convert(checkpoint: str, out: str) -> int:
         if tuple(shapes[name]) != tuple(variable.shape):
             raise UserError(f"--checkpoint={checkpoint}: {name} has shape {shapes[name]}, the "
                             f"backbone's is {list(variable.shape)}")
-    unused = sorted(name for name in shapes if name not in targets
-                    and not any(skip(name) for skip in NOT_BACKBONE))
+    unused = sorted(name for name in shapes if name not in targets and not _not_backbone(name))
     if unused:
         raise UserError(f"--checkpoint={checkpoint}: {unused[0]} has no place in the backbone "
                         f"({len(unused)} such variables); not TF-Slim's Inception v1")

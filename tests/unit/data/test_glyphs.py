@@ -1,6 +1,7 @@
 """The bundled glyphs: deterministic, zero-shot, one nuisance distribution for every class,
 cached once, and one-line errors when the folder or the fonts are missing."""
 import os
+import sys
 import unicodedata
 
 import numpy as np
@@ -94,7 +95,7 @@ def test_missing_fonts_are_one_line_naming_the_package(monkeypatch, tmp_path):
     monkeypatch.setattr(glyphs, "FACES", ("NoSuchFace.ttf",))
     with pytest.raises(UserError, match=r"NoSuchFace.ttf not found .*\(reinstall matplotlib\)"):
         load_splits("glyphs", str(tmp_path))
-    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(UserError, match="pip install matplotlib"):
         glyphs.font_folder()
 

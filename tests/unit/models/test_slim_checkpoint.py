@@ -21,9 +21,11 @@ def _tf_slim():
     """tf_slim's nets; on TensorFlow >= 2.16 its batch norm asks TensorFlow's lazy loader for
     tf_keras.legacy_tf_layers, which tf-keras keeps under tf_keras.src."""
     pytest.importorskip("tf_slim")
-    if "tf_keras" in sys.modules or tf.__version__ >= "2.16":
+    try:
         import tf_keras.src.legacy_tf_layers as legacy
-
+    except ImportError:  # TensorFlow 2.15 finds its own Keras layers
+        pass
+    else:
         sys.modules.setdefault("tf_keras.legacy_tf_layers", legacy)
     import tf_slim
     from tf_slim.nets import inception_v1
