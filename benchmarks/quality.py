@@ -86,6 +86,13 @@ for _loss in LOSSES:
         "--phase1_lambdas=0.1,1,0.1,1", "--phase2_lambdas=0.08,1,0.2,0.8"])
     VARIANTS[f"dvml_{_loss}_4_samples"] = (_loss, _loss, _dvml + ["--synthesized_in_metric=4"])
     VARIANTS[f"dvml_{_loss}_phase2_from_250"] = (_loss, _loss, ["--dvml", "--phase1_steps=250"])
+    VARIANTS[f"dvml_{_loss}_free_bits_1"] = (_loss, _loss, _dvml + ["--kl_free_bits=1"])
+    VARIANTS[f"dvml_{_loss}_normalized_synthesized"] = (_loss, _loss,
+                                                        _dvml + ["--normalize_synthesized"])
+    VARIANTS[f"dvml_{_loss}_lambda3_0"] = (_loss, _loss, _dvml + [
+        "--phase1_lambdas=1,1,0,1", "--phase2_lambdas=0.8,1,0,0.8"])
+    VARIANTS[f"dvml_{_loss}_lambda3_x5"] = (_loss, _loss, _dvml + [
+        "--phase1_lambdas=1,1,0.5,1", "--phase2_lambdas=0.8,1,1,0.8"])
     for _reduction in ("mean", "sum"):
         _baseline = f"{_loss}_{_reduction}"
         VARIANTS[_baseline] = (_loss, None, ["--nodvml", f"--metric_reduction={_reduction}"])

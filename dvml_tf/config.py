@@ -89,6 +89,13 @@ class RunConfig:
     synthesized_in_metric: int = _setting(
         1, "How many of the T samples per image the synthesized metric loss L3 averages "
         "over, each as a batch of its own.")
+    kl_free_bits: float = _setting(
+        0.0, "Free bits (Kingma et al. 2016): nats per dimension of the batch-mean KL that "
+        "cost nothing, letting sigma shrink below the prior; 0 is the paper's KL.")
+    normalize_synthesized: bool = _setting(
+        False, "L2-normalise the synthesized samples before L3 (the paper does not say; "
+        "the triplet, contrastive, margin_dws, Proxy-NCA and angular losses normalise inside "
+        "anyway, so it changes N-pair and lifted only).")
     phase2_reconstruction_trains: str = _setting(
         "everything", "What phase 2's reconstruction trains besides the decoder: the "
         "backbone and encoder (the paper), or the mu and log sigma^2 heads alone.",
@@ -248,6 +255,9 @@ def validate(config: RunConfig) -> None:
     if not 1 <= config.synthesized_in_metric <= config.num_samples:
         raise UserError(f"--synthesized_in_metric={config.synthesized_in_metric} must be "
                         f"between 1 and --num_samples={config.num_samples}")
+    if config.kl_free_bits < 0:
+        raise UserError(f"--kl_free_bits={config.kl_free_bits} must be 0 (the paper's KL) "
+                        "or positive")
     if config.num_proxies < 0:
         raise UserError(f"--num_proxies={config.num_proxies} must be 0 (one per training "
                         "class) or positive")

@@ -2,11 +2,19 @@
 import tensorflow as tf
 
 
-def kl_divergence(mu: tf.Tensor, log_var: tf.Tensor) -> tf.Tensor:
+def kl_divergence(mu: tf.Tensor, log_var: tf.Tensor, free_bits: float = 0.0) -> tf.Tensor:
     """L1 (eq. 8, printed with its sign flipped): the batch mean of
-    KL(N(mu, sigma^2 I) || N(0, I)) = sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1) / 2."""
-    per_example = 0.5 * tf.reduce_sum(tf.square(mu) + tf.exp(log_var) - log_var - 1.0, axis=-1)
-    return tf.reduce_mean(per_example)
+    KL(N(mu, sigma^2 I) || N(0, I)) = sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1) / 2.
+
+    free_bits > 0 (Kingma et al. 2016, "free bits"; not the paper's): each dimension's
+    batch-mean KL counts as at least `free_bits` nats, so below that floor it costs
+    nothing and puts no gradient on mu and log sigma^2.
+    """
+    per_dimension = tf.reduce_mean(
+        0.5 * (tf.square(mu) + tf.exp(log_var) - log_var - 1.0), axis=0)
+    if free_bits > 0:
+        per_dimension = tf.maximum(per_dimension, free_bits)
+    return tf.reduce_sum(per_dimension)
 
 
 RECONSTRUCTIONS = ("distance", "squared")

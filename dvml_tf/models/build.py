@@ -17,6 +17,8 @@ def dvml_settings(config: RunConfig) -> DVMLSettings:
         reconstruction=config.reconstruction,
         num_samples=config.num_samples,
         synthesized_in_metric=config.synthesized_in_metric,
+        kl_free_bits=config.kl_free_bits,
+        normalize_synthesized=config.normalize_synthesized,
         phase2_reconstruction_trains=config.phase2_reconstruction_trains,
         phase1_steps=config.phase1_steps,
         phase1_lambdas=tuple(config.phase1_lambdas),

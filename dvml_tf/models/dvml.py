@@ -45,6 +45,8 @@ class DVMLSettings:
     reconstruction: str  # "distance" (eq. 9) or "squared"
     num_samples: int
     synthesized_in_metric: int
+    kl_free_bits: float  # nats per dimension below which the KL is free (0: the paper)
+    normalize_synthesized: bool  # L3 on L2-normalised synthesized samples (not the paper)
     # What phase 2's reconstruction trains besides the decoder: "everything" (the paper)
     # or "variance_heads" (mu and log sigma^2 only, on held backbone features).
     phase2_reconstruction_trains: str
@@ -128,7 +130,7 @@ class DVMLModel(keras.Model):
         if self.settings.dvml:
             noise = self._noise(step, tf.shape(z_invariant)[0], tf.shape(z_invariant)[1])
             synthesized = synthesize(z_invariant, mu, log_var, noise)
-            terms["kl_loss"] = kl_divergence(mu, log_var)
+            terms["kl_loss"] = kl_divergence(mu, log_var, self.settings.kl_free_bits)
             terms["reconstruction_loss"] = reconstruction_loss(
                 features, self._reconstruct(features, z_invariant, synthesized, noise, step),
                 self.settings.reconstruction)
@@ -188,9 +190,12 @@ class DVMLModel(keras.Model):
 
     def _synthesized_metric_loss(self, synthesized, global_labels, step):
         """L3: the mean of Lm over the first `synthesized_in_metric` of the T samples, each
-        sample index a batch of its own (one synthesized sample per real image)."""
+        sample index a batch of its own (one synthesized sample per real image), the
+        samples L2-normalised first where the settings ask."""
         seed = self._seed(step, "synthesized_metric_loss")
         count = self.settings.synthesized_in_metric
+        if self.settings.normalize_synthesized:
+            synthesized = tf.math.l2_normalize(synthesized, axis=-1)
         return tf.add_n([
             self.metric_loss.fn(gather_global_batch(synthesized[t]), global_labels,
                                 tf.random.experimental.stateless_fold_in(seed, t))

@@ -63,6 +63,7 @@ BAD_SETTINGS = {
     "train_steps": {"train_steps": 0},
     "learning_rate": {"learning_rate": -1.0},
     "synthesized_in_metric": {"num_samples": 4, "synthesized_in_metric": 5},
+    "kl_free_bits": {"kl_free_bits": -0.5},
     "image_size": {"image_size": 40, "resize_size": 36},
     "images_per_class": {"images_per_class": 1},
     "classes_per_batch": {"classes_per_batch": 1},

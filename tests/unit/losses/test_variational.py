@@ -36,6 +36,24 @@ def test_kl_is_zero_only_at_the_standard_normal_and_pulls_towards_it():
                                rtol=1e-4)
 
 
+def test_free_bits_floor_each_dimensions_batch_mean_kl_and_free_it_of_gradient():
+    mu = tf.Variable([[0.1, 2.0, 0.0], [-0.1, 0.0, 0.0]])  # dimension 1: KLs 2 and 0
+    log_var = tf.Variable([[0.0, 0.0, -3.0], [0.0, 0.0, -3.0]])
+    with tf.GradientTape() as tape:
+        value = kl_divergence(mu, log_var, free_bits=0.5)
+    per_dimension = np.mean(0.5 * (mu.numpy() ** 2 + np.exp(log_var.numpy())
+                                   - log_var.numpy() - 1), axis=0)
+    assert per_dimension[0] < 0.5 < per_dimension[1] and per_dimension[2] > 0.5
+    assert float(value) == pytest.approx(0.5 + per_dimension[1] + per_dimension[2], rel=1e-5)
+    grad_mu, grad_log_var = tape.gradient(value, [mu, log_var])
+    # Below the floor (dimension 0) the KL is free: no gradient; above it, the KL's own.
+    np.testing.assert_array_equal(grad_mu.numpy()[:, 0], 0.0)
+    np.testing.assert_allclose(grad_mu.numpy()[:, 1], mu.numpy()[:, 1] / 2, rtol=1e-5)
+    np.testing.assert_allclose(grad_log_var.numpy()[:, 2],
+                               (np.exp(log_var.numpy()[:, 2]) - 1) / 4, rtol=1e-5)
+    assert float(kl_divergence(mu, log_var)) == pytest.approx(per_dimension.sum(), rel=1e-5)
+
+
 def _errors():
     features = RNG.normal(size=(4, 7)).astype(np.float32)
     reconstructions = RNG.normal(size=(3, 4, 7)).astype(np.float32)

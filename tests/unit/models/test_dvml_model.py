@@ -158,6 +158,22 @@ def test_synthesized_metric_loss_averages_the_first_samples():
     assert not np.isclose(np.mean(by_sample[:3]), by_sample[0])
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_synthesized_metric_loss_normalises_the_samples_only_when_asked(normalize):
+    model = tiny_model(num_samples=2, normalize_synthesized=normalize)
+    captured = []
+    decoder = model.decoder
+    model.decoder = lambda samples: captured.append(samples) or decoder(samples)
+    images, labels = tiny_batch()
+    terms = model.compute_losses(images, labels, 0, training=False)
+    first = tf.reshape(captured[0], [2, len(images), 8])[0]
+    raw = float(model.metric_loss.fn(first, labels))
+    unit = float(model.metric_loss.fn(tf.math.l2_normalize(first, axis=-1), labels))
+    assert not np.isclose(raw, unit)  # N-pair takes raw embeddings
+    expected = unit if normalize else raw
+    assert float(terms["synthesized_metric_loss"]) == pytest.approx(expected, rel=1e-5)
+
+
 def test_embed_is_the_unit_z_invariant_head_alone():
     model = tiny_model()
     images, _ = tiny_batch()
