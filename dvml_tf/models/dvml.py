@@ -140,10 +140,14 @@ class DVMLModel(keras.Model):
         total = tf.add_n([lambdas[i] * terms[name] for i, name in enumerate(LOSS_NAMES)])
         return {"loss": total, **terms}
 
-    def term_gradient_norms(self, images: tf.Tensor, labels: tf.Tensor,
-                            step: tf.Tensor) -> Dict[str, Tuple[tf.Tensor, tf.Tensor]]:
-        """Per loss term: the norms of the gradients its weighted value (lambda times the
-        term, as trained at `step`) puts on log sigma^2 and on the backbone's output x."""
+    def variance_probe(self, images: tf.Tensor, labels: tf.Tensor, step: tf.Tensor
+                       ) -> Tuple[Sequence[tf.Tensor], tf.Tensor,
+                                  Dict[str, Tuple[tf.Tensor, tf.Tensor]]]:
+        """What the variance branch does on `images` at training step `step`, in one pass
+        through the backbone (in inference mode): the encoder's heads (z_I, mu,
+        log sigma^2), each image's first synthesized sample as that step draws it, and per
+        loss term the norms of the gradients its weighted value (lambda times the term)
+        puts on log sigma^2 and on the backbone's output x."""
         features = tf.cast(self.backbone(images, training=False), tf.float32)
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(features)
@@ -157,7 +161,9 @@ class DVMLModel(keras.Model):
                                       unconnected_gradients=tf.UnconnectedGradients.ZERO)
             norms[name] = tuple(tf.norm(g) for g in gradients)
         del tape
-        return norms
+        z_invariant = heads[0]
+        noise = self._noise(step, tf.shape(z_invariant)[0], tf.shape(z_invariant)[1])
+        return heads, synthesize(*heads, noise)[0], norms
 
     def _seed(self, step, purpose):
         """A stateless seed from (--seed, step, purpose): resumed and multi-replica runs

@@ -33,16 +33,15 @@ def variance_summary_writer(model: DVMLModel) -> Callable[[tf.Tensor, np.ndarray
     between-class share of Var(mu), real and synthesized distances to the class centre,
     and the gradient norm each weighted loss term puts on log sigma^2 and on the
     backbone's output."""
-    gradient_norms = tf.function(model.term_gradient_norms)
-    encode = tf.function(model.encode)
+    probe = tf.function(model.variance_probe)
 
     def write(images, labels, step):
-        z_invariant, mu, log_var = (t.numpy() for t in encode(images))
+        heads, synthesized, norms = probe(images, tf.constant(labels),
+                                          tf.constant(step, tf.int64))
+        z_invariant, mu, log_var = (t.numpy() for t in heads)
         sigma = np.exp(0.5 * log_var)
         state = variance_branch(mu, log_var, labels)
         centres = class_centres(z_invariant, labels)
-        noise = np.random.default_rng(step).standard_normal(mu.shape)
-        synthesized = z_invariant + mu + sigma * noise
         values = {
             "sigma_mean": sigma.mean(),
             "mu_abs_mean": np.abs(mu).mean(),
@@ -50,13 +49,12 @@ def variance_summary_writer(model: DVMLModel) -> Callable[[tf.Tensor, np.ndarray
             "mu_between_class_share": state["mu_between_class_share"],
             "real_distance_to_class_centre": np.linalg.norm(z_invariant - centres, axis=1).mean(),
             "synthesized_distance_to_class_centre":
-                np.linalg.norm(synthesized - centres, axis=1).mean(),
+                np.linalg.norm(synthesized.numpy() - centres, axis=1).mean(),
         }
         tensorboard_tags.histogram("variance/log10_sigma_per_dimension", np.clip(
             np.log10(sigma.mean(axis=0)), *LOG10_SIGMA_RANGE))
         for name, value in values.items():
             tensorboard_tags.scalar(f"variance/{name}", value)
-        norms = gradient_norms(images, tf.constant(labels), tf.constant(step, tf.int64))
         for name in LOSS_NAMES:
             on_log_var, on_features = norms[name]
             tensorboard_tags.scalar(f"gradient_norms/{name}_on_log_var", on_log_var)

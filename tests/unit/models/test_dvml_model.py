@@ -193,13 +193,28 @@ def test_synthesized_metric_loss_trains_z_invariant_and_the_backbone():
     assert _norm_of(norms, "block") > 0
 
 
+def test_variance_probe_gives_the_heads_and_the_synthesized_sample_the_step_trains_on():
+    model = tiny_model(num_samples=3)
+    captured = []
+    decoder = model.decoder
+    model.decoder = lambda samples: captured.append(samples) or decoder(samples)
+    images, labels = tiny_batch()
+    heads, synthesized, _ = model.variance_probe(images, labels, 7)
+    for probed, encoded in zip(heads, model.encode(images)):
+        np.testing.assert_allclose(probed.numpy(), encoded.numpy(), rtol=1e-5, atol=1e-6)
+    trained_on = tf.reshape(captured[0], [3, len(images), 8])
+    np.testing.assert_allclose(synthesized.numpy(), trained_on[0].numpy(), rtol=1e-5, atol=1e-6)
+    other_step = model.variance_probe(images, labels, 8)[1]
+    assert not np.allclose(synthesized.numpy(), other_step.numpy())
+
+
 def test_term_gradient_norms_follow_the_phases():
     model = tiny_model(phase1_steps=10)
     images, labels = tiny_batch()
     phase1 = {name: [float(v) for v in norms]
-              for name, norms in model.term_gradient_norms(images, labels, 3).items()}
+              for name, norms in model.variance_probe(images, labels, 3)[2].items()}
     phase2 = {name: [float(v) for v in norms]
-              for name, norms in model.term_gradient_norms(images, labels, 10).items()}
+              for name, norms in model.variance_probe(images, labels, 10)[2].items()}
     # (on log sigma^2, on the backbone's output)
     assert phase1["reconstruction_loss"] == [0.0, 0.0]  # phase 1: the decoder alone
     assert min(phase2["reconstruction_loss"]) > 0
