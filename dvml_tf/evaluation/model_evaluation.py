@@ -31,8 +31,8 @@ class Evaluation(NamedTuple):
 
 def compute_embeddings_with_variance(model: DVMLModel, split: ImageSplit, sizes: ImageSizes,
                                      batch_size: int) -> Tuple[np.ndarray, ...]:
-    """(embeddings [N, D] float32: L2-normalised z_I, mu [N, D], log sigma^2 [N, D],
-    labels [N]) in split order."""
+    """(embeddings [N, D] float32: L2-normalised z_I, z_I [N, D], mu [N, D],
+    log sigma^2 [N, D], labels [N]) in split order."""
     embed = tf.function(model.embed_with_variance)
     parts, labels = [], []
     for images, batch_labels in eval_dataset(split, sizes, batch_size):
@@ -44,7 +44,8 @@ def compute_embeddings_with_variance(model: DVMLModel, split: ImageSplit, sizes:
 def compute_embeddings(model: DVMLModel, split: ImageSplit, sizes: ImageSizes,
                        batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
     """(embeddings [N, D] float32, labels [N]) in split order: L2-normalised z_I."""
-    embeddings, _, _, labels = compute_embeddings_with_variance(model, split, sizes, batch_size)
+    embeddings, _, _, _, labels = compute_embeddings_with_variance(model, split, sizes,
+                                                                   batch_size)
     return embeddings, labels
 
 
@@ -52,12 +53,13 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
                    step: int) -> Evaluation:
     """Embeds the test split, computes every metric and the diagnostics, logs them to
     TensorBoard, returns them."""
-    embedded, mu, log_var, labels = compute_embeddings_with_variance(
+    embedded, z_invariant, mu, log_var, labels = compute_embeddings_with_variance(
         model, test_split, config.image_sizes(training=False), config.eval_batch_size)
     metrics = evaluate_embeddings(embedded, labels, config.recall_k,
                                   kmeans_seed=config.kmeans_seed,
                                   bootstrap=config.eval_bootstrap)
-    diagnostics = embedding_diagnostics(embedded, mu, log_var, labels, config.dvml)
+    diagnostics = embedding_diagnostics(embedded, labels, (z_invariant, mu, log_var)
+                                        if config.dvml else None)
     writer = _eval_writer(os.path.join(config.model_dir, "logs", "eval"))
     with writer.as_default(step=step):
         for name, value in metrics.items():

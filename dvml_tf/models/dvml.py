@@ -94,10 +94,10 @@ class DVMLModel(keras.Model):
         return self.embed_with_variance(images)[0]
 
     def embed_with_variance(self, images: tf.Tensor
-                            ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """(the test-time embedding, mu, log sigma^2) in one pass."""
+                            ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(the test-time embedding, z_I, mu, log sigma^2) in one pass."""
         z_invariant, mu, log_var = self.encode(images)
-        return tf.math.l2_normalize(z_invariant, axis=-1), mu, log_var
+        return tf.math.l2_normalize(z_invariant, axis=-1), z_invariant, mu, log_var
 
     def in_phase1(self, step: tf.Tensor) -> tf.Tensor:
         """Whether training step `step` is in phase 1, where the reconstruction trains

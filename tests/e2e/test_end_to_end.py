@@ -72,6 +72,9 @@ def test_diagnostics_file_holds_table_4_and_the_variance_branch(trained_run):
     assert diagnostics["relative_deviation_percent"] > 0
     branch = diagnostics["variance_branch"]
     assert 0 <= branch["active_units"] <= 128 and branch["sigma_mean"] > 0
+    synthesized = diagnostics["synthesized_samples"]
+    assert -1 <= synthesized["cosine_to_z_invariant_mean"] <= 1
+    assert 0 <= synthesized["nearest_centre_own_class_synthesized"] <= 1
     assert diagnostics["step"] == STEPS
 
 

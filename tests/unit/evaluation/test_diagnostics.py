@@ -3,11 +3,13 @@ is known by construction."""
 import numpy as np
 import pytest
 
+from dvml_tf.evaluation import diagnostics
 from dvml_tf.evaluation.diagnostics import (
     class_centres,
     embedding_diagnostics,
     ks_p_values,
     relative_deviation,
+    synthesized_samples,
     variance_branch,
 )
 
@@ -63,6 +65,50 @@ def test_active_units_count_dimensions_whose_mu_varies_over_images():
 def test_diagnostics_report_the_variance_branch_for_dvml_only():
     x, labels = _classes(RNG.normal)
     zeros = np.zeros_like(x)
-    assert "variance_branch" in embedding_diagnostics(x, zeros, zeros, labels, dvml=True)
-    baseline = embedding_diagnostics(x, zeros, zeros, labels, dvml=False)
+    dvml = embedding_diagnostics(x, labels, (x, zeros, zeros))
+    assert {"variance_branch", "synthesized_samples"} <= set(dvml)
+    baseline = embedding_diagnostics(x, labels)
     assert "variance_branch" not in baseline and baseline["ks_classes"] == 6
+
+
+def _separated_classes(classes=5, per_class=40, dim=32):
+    """Unit-ish class directions far apart, with a little spread: every real embedding is
+    nearest its own class centre."""
+    labels = np.repeat(np.arange(classes), per_class)
+    directions = np.eye(dim)[:classes] * 4
+    return directions[labels] + 0.3 * RNG.normal(size=(len(labels), dim)), labels
+
+
+def test_synthesized_samples_stay_with_their_class_when_sigma_is_small():
+    z, labels = _separated_classes()
+    small = synthesized_samples(z, np.zeros_like(z), np.full_like(z, np.log(0.01 ** 2)),
+                                labels)
+    assert small["nearest_centre_own_class_real"] == 1.0
+    assert small["nearest_centre_own_class_synthesized"] == 1.0
+    assert small["cosine_to_z_invariant_mean"] > 0.99
+    assert small["noise_norm_mean"] == pytest.approx(0.01 * np.sqrt(31.5), rel=0.1)
+
+
+def test_synthesized_samples_leave_their_class_when_the_noise_outweighs_z_invariant():
+    z, labels = _separated_classes()
+    # sigma 6 in 32 dimensions: noise of norm ~34 against |z_I| ~4.3.
+    large = synthesized_samples(z, np.zeros_like(z), np.full_like(z, np.log(36.0)), labels)
+    assert large["nearest_centre_own_class_real"] == 1.0
+    assert large["nearest_centre_own_class_synthesized"] < 0.5
+    assert large["cosine_to_z_invariant_mean"] < 0.25
+    assert large["z_invariant_norm_mean"] == pytest.approx(
+        np.linalg.norm(z, axis=1).mean())
+    # mu moves every sample: a mu pointing at class 0 pulls the others' samples there.
+    towards_zero = np.zeros_like(z)
+    towards_zero[:, 0] = 8.0
+    moved = synthesized_samples(z, towards_zero, np.full_like(z, np.log(0.01 ** 2)), labels)
+    assert moved["nearest_centre_own_class_synthesized"] == pytest.approx(0.2)
+
+
+def test_synthesized_samples_probe_a_capped_subset(monkeypatch):
+    monkeypatch.setattr(diagnostics, "SYNTHESIS_PROBE_IMAGES", 30)
+    monkeypatch.setattr(diagnostics, "NEAREST_CENTRE_CHUNK", 7)
+    z, labels = _separated_classes()
+    capped = synthesized_samples(z, np.zeros_like(z), np.full_like(z, np.log(0.01 ** 2)),
+                                 labels)
+    assert capped["nearest_centre_own_class_synthesized"] == 1.0
