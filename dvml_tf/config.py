@@ -171,9 +171,10 @@ DATASET_DEFAULTS: Dict[str, Dict[str, Any]] = {
 # the data it learned from and the name it exports under.
 RUN_DATA_KEYS = ("dataset", "data_dir", "split_file", "model_name")
 RUN_CONFIG_FILE = "run_config.json"
-# Settings that shape the network: eval and export read them from the trained run.
+# Settings that shape the network and its checkpoint (freeze_backbone: which variables
+# carry optimizer slots): eval and export read them from the trained run.
 ARCHITECTURE_KEYS = ("backbone", "hub_handle", "embedding_dim", "decoder_hidden", "image_size",
-                     "resize_size", "metric_loss", "num_proxies", "dvml")
+                     "resize_size", "metric_loss", "num_proxies", "dvml", "freeze_backbone")
 SETTINGS = tuple(field.name for field in dataclasses.fields(RunConfig))
 SETTING_TYPES = typing.get_type_hints(RunConfig)
 

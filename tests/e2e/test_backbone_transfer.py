@@ -67,6 +67,10 @@ def test_frozen_backbone_keeps_its_weights_and_statistics_while_the_heads_train(
     for head in ("z_invariant", "mu", "log_var"):
         before = start.encoder.get_layer(head).get_weights()[0]
         assert not np.array_equal(before, trained.encoder.get_layer(head).get_weights()[0])
+    # Evaluated later without repeating --freeze_backbone: the checkpoint still loads.
+    metrics = run_modes(parse_config(["--mode=eval", "--recall_k=1",
+                                      f"--model_dir={tmp_path / 'frozen'}"]))
+    assert metrics["step"] == 3 and 0 <= metrics["recall@1"] <= 1
 
 
 def test_freezing_random_features_warns(tmp_path, caplog):
