@@ -217,40 +217,32 @@ def differences(results, pairs):
     return "\n".join(lines)
 
 
-def _last_probe_distances(folder):
-    """(real, synthesized) mean distance to the class centre on the training probe at the
-    last step TensorBoard has, or None for a baseline."""
-    import tensorflow as tf
-
-    tags = ("variance/real_distance_to_class_centre",
-            "variance/synthesized_distance_to_class_centre")
-    last = {}
-    for path in sorted(tf.io.gfile.glob(os.path.join(folder, "logs", "train", "events.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag in tags:
-                    last[value.tag] = float(tf.make_ndarray(value.tensor))
-    return tuple(last[t] for t in tags) if len(last) == 2 else None
-
-
-def diagnostics_table(regime, results):
-    """Table 4's statistics and the variance branch of seed 0 of each method, with how far
-    synthesized and real embeddings lie from their class centre at the end of training."""
+def diagnostics_table(results):
+    """Table 4's statistics, the variance branch and where the synthesized samples lie
+    (diagnostics.json), for seed 0 of each method."""
     lines = ["| method | KS p mean ± sd | relative deviation % | sigma mean | active units | "
-             "Var(mu) between classes | distance to class centre: real, synthesized |",
-             "|---|---|---|---|---|---|---|"]
+             "Var(mu) between classes | \\|z_I\\|, \\|sigma eps\\| | cos(z_hat, z_I) | "
+             "nearest own class centre: real, synthesized |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for method, runs in results.items():
         first = next((r["diagnostics"] for r in runs if r["seed"] == 0 and r["diagnostics"]),
                      None)
         if first is None:
             continue
         branch = first.get("variance_branch") or {}
-        distances = _last_probe_distances(run_dir(regime, method, 0))
+        synthesized = first.get("synthesized_samples")
         cells = [f"{100 * first['ks_p_value_mean']:.1f} ± {100 * first['ks_p_value_sd']:.1f}",
                  f"{first['relative_deviation_percent']:.1f}",
                  *(f"{branch[k]:.3g}" if k in branch else "–"
-                   for k in ("sigma_mean", "active_units", "mu_between_class_share")),
-                 "{:.2f}, {:.2f}".format(*distances) if distances else "–"]
+                   for k in ("sigma_mean", "active_units", "mu_between_class_share"))]
+        if synthesized:
+            cells += ["{z_invariant_norm_mean:.2f}, {noise_norm_mean:.2f}".format(**synthesized),
+                      f"{synthesized['cosine_to_z_invariant_mean']:.2f}",
+                      "{:.0f} %, {:.0f} %".format(
+                          100 * synthesized["nearest_centre_own_class_real"],
+                          100 * synthesized["nearest_centre_own_class_synthesized"])]
+        else:
+            cells += ["–"] * 3
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -297,9 +289,9 @@ def report():
         sections.append("\n\n".join(
             [f"## {regime}", table(results), differences({**results, **variants}, pairs)]
             + ([table(variants)] if variants else [])
-            + ["Diagnostics (seed 0; the distances on the training probe at the last "
-               "step, the rest on the test set):",
-               diagnostics_table(regime, {**results, **variants})]))
+            + ["Diagnostics (seed 0, test set; the synthesized samples: one per image, "
+               "z_I + mu + sigma eps):",
+               diagnostics_table({**results, **variants})]))
     if not sections:
         sys.exit("error: no finished runs under benchmarks/results/quality")
     plot(by_regime, os.path.join(ROOT, "docs", "quality_recall_at_1.png"))
