@@ -160,18 +160,27 @@ def _json(path):
     return json.load(open(path)) if os.path.exists(path) else None
 
 
+def finished_seeds(regime, method):
+    """The seeds of `method` in `regime` whose run has finished, beyond SEEDS too."""
+    prefix = f"{method}_s"
+    folder = os.path.join(RESULTS, regime)
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return sorted(int(name[len(prefix):]) for name in names
+                  if name.startswith(prefix) and name[len(prefix):].isdigit()
+                  and os.path.exists(os.path.join(folder, name, "metrics.json")))
+
+
 def collect(regime, methods):
     """{method: [results of each finished seed]} for those of `methods` that have any."""
     results = {}
     for method in methods:
-        for seed in SEEDS[regime]:
+        for seed in finished_seeds(regime, method):
             folder = run_dir(regime, method, seed)
             metrics = _json(os.path.join(folder, "metrics.json"))
-            if metrics:
-                results.setdefault(method, []).append(
-                    {**metrics, "seed": seed, "diagnostics": _json(
-                        os.path.join(folder, "diagnostics.json")),
-                     "commit": (_json(os.path.join(folder, RUN_INFO)) or {}).get("commit")})
+            results.setdefault(method, []).append(
+                {**metrics, "seed": seed,
+                 "diagnostics": _json(os.path.join(folder, "diagnostics.json")),
+                 "commit": (_json(os.path.join(folder, RUN_INFO)) or {}).get("commit")})
     return results
 
 
