@@ -240,7 +240,9 @@ def small_disk(tmp_path):
         return mount_point
 
     yield mount
-    subprocess.run(["umount", str(mount_point)], capture_output=True)
+    # Lazily: a file the failed run left open would keep a plain umount busy, and the
+    # tmpfs mounted after the test.
+    subprocess.run(["umount", "--lazy", str(mount_point)], capture_output=True)
 
 
 def _fill(folder):
