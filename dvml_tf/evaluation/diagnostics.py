@@ -16,6 +16,8 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 from scipy import stats
 
+from dvml_tf.evaluation.metrics import l2_normalize
+
 # Burda et al. 2016: a unit is active when Cov over x of mu exceeds this.
 ACTIVE_UNIT_VARIANCE = 0.01
 # synthesized_samples probes at most this many images, in chunks of this many rows.
@@ -28,11 +30,18 @@ def _classes_with_two_or_more(labels: np.ndarray) -> np.ndarray:
     return classes[counts >= 2]
 
 
-def class_centres(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Each row's class centre [N, D]: the mean of its class's rows."""
+def _class_sums(embeddings: np.ndarray, labels: np.ndarray
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the classes, each row's index among them, each class's sum of rows [C, D])."""
     classes, inverse = np.unique(labels, return_inverse=True)
     sums = np.zeros((len(classes), embeddings.shape[1]))
     np.add.at(sums, inverse, embeddings)
+    return classes, inverse, sums
+
+
+def class_centres(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each row's class centre [N, D]: the mean of its class's rows."""
+    _, inverse, sums = _class_sums(embeddings, labels)
     return (sums / np.bincount(inverse)[:, None])[inverse]
 
 
@@ -80,16 +89,12 @@ def variance_branch(mu: np.ndarray, log_var: np.ndarray, labels: np.ndarray) -> 
     }
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def _own_class_nearest(points: np.ndarray, labels: np.ndarray, classes: np.ndarray,
                        centres: np.ndarray) -> float:
     """The share of `points` whose nearest class centre by cosine is their own class."""
     hits = 0
     for start in range(0, len(points), NEAREST_CENTRE_CHUNK):
-        similarity = _unit(points[start:start + NEAREST_CENTRE_CHUNK]) @ centres.T
+        similarity = l2_normalize(points[start:start + NEAREST_CENTRE_CHUNK]) @ centres.T
         hits += np.sum(classes[np.argmax(similarity, axis=1)]
                        == labels[start:start + NEAREST_CENTRE_CHUNK])
     return float(hits / len(points))
@@ -105,11 +110,9 @@ def synthesized_samples(z_invariant: np.ndarray, mu: np.ndarray, log_var: np.nda
     share far below the real one means L3 trains on samples that lie in other classes'
     regions. At most SYNTHESIS_PROBE_IMAGES images (a fixed random subset) are probed."""
     rng = np.random.default_rng(seed)
-    classes, inverse = np.unique(labels, return_inverse=True)
-    unit = _unit(z_invariant)
-    sums = np.zeros((len(classes), unit.shape[1]))
-    np.add.at(sums, inverse, unit)
-    centres = _unit(sums).astype(np.float32)
+    unit = l2_normalize(z_invariant)
+    classes, _, sums = _class_sums(unit, labels)
+    centres = l2_normalize(sums)
     rows = np.arange(len(labels))
     if len(rows) > SYNTHESIS_PROBE_IMAGES:
         rows = np.sort(rng.choice(rows, SYNTHESIS_PROBE_IMAGES, replace=False))
@@ -119,7 +122,7 @@ def synthesized_samples(z_invariant: np.ndarray, mu: np.ndarray, log_var: np.nda
         "z_invariant_norm_mean": float(np.linalg.norm(z_invariant, axis=1).mean()),
         "noise_norm_mean": float(np.linalg.norm(noise, axis=1).mean()),
         "cosine_to_z_invariant_mean": float(np.mean(np.sum(
-            _unit(synthesized) * unit[rows], axis=1))),
+            l2_normalize(synthesized) * unit[rows], axis=1))),
         "nearest_centre_own_class_real": _own_class_nearest(
             z_invariant[rows], labels[rows], classes, centres),
         "nearest_centre_own_class_synthesized": _own_class_nearest(
