@@ -41,7 +41,7 @@ def make_config(args, dvml, jit):
 def images_per_second(args, dvml, jit):
     import tensorflow as tf
 
-    from dvml_tf.models.build import build_model
+    from dvml_tf.training.build import build_model
 
     config = make_config(args, dvml, jit)
     model = build_model(config)
@@ -50,7 +50,7 @@ def images_per_second(args, dvml, jit):
     images = rng.uniform(0, 255, (batch, args.image_size, args.image_size, 3)).astype("f4")
     labels = np.repeat(np.arange(args.classes_per_batch), args.images_per_class).astype("i4")
     data = iter(tf.data.Dataset.from_tensors((images, labels)).repeat())
-    step = model.make_train_function()
+    step = model.make_train_function() or model.train_function  # Keras 3 returns None
     for _ in range(2):
         step(data)
     times = []
@@ -90,10 +90,8 @@ def tensorflow_stack():
 def compare_stacks(args, rates):
     """Runs this script under --other_python with the same settings; prints the ratios."""
     argv = [a for a in sys.argv[1:] if not a.startswith("--other_python")]
-    # import dvml_tf set this for tf-keras here; the other stack decides for itself.
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     result = subprocess.run([args.other_python, os.path.abspath(__file__), *argv],
-                            capture_output=True, text=True, check=True, env=env)
+                            capture_output=True, text=True, check=True)
     print(result.stdout, end="")
     other = json.loads(result.stdout.strip().splitlines()[-1].split("RATES ", 1)[1])
     print(f"this stack / other stack, images/s ({tensorflow_stack()} against "

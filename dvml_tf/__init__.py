@@ -1,24 +1,57 @@
-"""dvml_tf: Deep Variational Metric Learning (Lin et al., ECCV 2018) in TensorFlow 2 / Keras 2."""
-import importlib.util
-import os
-import warnings
+"""dvml_tf: Deep Variational Metric Learning (Lin et al., ECCV 2018) for Keras 3 on TensorFlow.
 
-# TensorFlow's C++ log lines (oneDNN, CPU features, a failed cuInit on a machine without a
-# GPU) must not reach a terminal ahead of a one-line error: only FATAL ones are shown.
-# Set before any module of the package imports TensorFlow; TF_CPP_MIN_LOG_LEVEL=0 in the
-# environment shows them all.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# Where tf-keras is installed (the default stack, TensorFlow >= 2.16), tf.keras is then
-# Keras 2, the API dvml_tf is written for (dvml_tf/keras_api.py), for TensorFlow's own
-# modules too. TensorFlow 2.15 brings its own Keras 2 and has no tf-keras beside it.
-if importlib.util.find_spec("tf_keras") is not None:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+The Python API, every name from here (docs: README "Python API"):
 
-# TF-Addons 0.23.0 (its last release) announces its end of life on import.
-warnings.filterwarnings("ignore", message=r"[\s\S]*TensorFlow Addons \(TFA\) has ended")
+    load_dataset(name) -> (train, test)  a bundled or paper dataset: .images, .labels
+    backbone(name, image_size)           a Keras backbone: images in [0, 255] -> features
+    dvml_model(backbone, ...)            a DVMLModel around any Keras backbone; fit it
+    pk_batches(images, labels, ...)      P x K training batches (tf.data) for fit
+    load(path) -> Embedder               a trained run or an export; .embed(images) -> numpy
+    Embedder.from_model(model, ...)      the same for a model in memory
+    evaluate(embeddings, labels, ...)    Recall@K, MAP@R, NMI, F1; query/gallery; bootstrap
+    RetrievalIndex(embeddings, names)    exact k-NN: .search, .lookup, .save, .load
+    export(model, export_dir, ...)       a SavedModel for TensorFlow Serving
+    MetricLoss(name, ...)                a metric loss as a keras.losses.Loss
+    MetricLossLayer(name, ...)           one with trained variables (margin_dws, proxy_nca)
+    METRIC_LOSSES                        the loss names
+    RunConfig, run(config)               what `python -m dvml_tf.main` runs, from Python
 
-__version__ = "0.1.0"
+Importing dvml_tf sets nothing in the process (no environment variable, no Keras switch:
+`tf.keras` stays as it was) and imports neither TensorFlow nor Keras until a name is used.
+"""
+import importlib
 
-from dvml_tf.stack import import_tensorflow_quietly  # noqa: E402
+__version__ = "0.2.0"
 
-import_tensorflow_quietly()
+# Public name -> the module that defines it; moving a module never breaks a user.
+_PUBLIC = {
+    "load_dataset": "dvml_tf.data.datasets:load_splits",
+    "backbone": "dvml_tf.models.backbones:build_backbone",
+    "dvml_model": "dvml_tf.training.build:dvml_model",
+    "DVMLModel": "dvml_tf.models.dvml:DVMLModel",
+    "pk_batches": "dvml_tf.data.pipeline:pk_batches",
+    "load": "dvml_tf.embedder:load",
+    "Embedder": "dvml_tf.embedder:Embedder",
+    "evaluate": "dvml_tf.evaluation.metrics:evaluate_embeddings",
+    "RetrievalIndex": "dvml_tf.retrieval:RetrievalIndex",
+    "export": "dvml_tf.serving.export:export",
+    "MetricLoss": "dvml_tf.keras_losses:MetricLoss",
+    "MetricLossLayer": "dvml_tf.models.metric_loss_layer:MetricLossLayer",
+    "METRIC_LOSSES": "dvml_tf.losses.metric:METRIC_LOSSES",
+    "RunConfig": "dvml_tf.config:RunConfig",
+    "run": "dvml_tf.training.run:run_modes",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'dvml_tf' has no attribute {name!r}")
+    module, attribute = _PUBLIC[name].split(":")
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -3,6 +3,7 @@ disk is one of them, and leaves no half-written files behind."""
 import contextlib
 import errno
 import glob
+import importlib
 import os
 import shutil
 from typing import Iterable, Iterator, Optional
@@ -51,3 +52,20 @@ def out_of_space_is_user_error(where: str, debris: Iterable[str] = ()) -> Iterat
         remove_debris(debris)
         raise UserError(f"{where}: no space left on the device; free some and run again "
                         "(what was saved before is intact)") from None
+
+
+# Optional parts and the extra of setup.py that installs each.
+EXTRAS = {"cv2": ("opencv-python-headless", "datasets"), "scipy": ("scipy", "datasets"),
+          "tensorflow_serving": ("tensorflow-serving-api", "serving"),
+          "grpc": ("grpcio", "serving")}
+
+
+def require_extra(module: str, purpose: str) -> None:
+    """Raises a one-line UserError naming the extra to install when `module` (a key of
+    EXTRAS) does not import."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        package, extra = EXTRAS[module]
+        raise UserError(f"{purpose} needs {package}, which is not installed: "
+                        f"pip install \"dvml_tf[{extra}]\"") from None

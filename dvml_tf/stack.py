@@ -1,7 +1,9 @@
 """The TensorFlow stacks dvml_tf runs on, and a one-line error for any other.
 
-Default: TensorFlow 2.16-2.21 with tf-keras (Keras 2), Python 3.10-3.13, tested on 2.21.
-Reference: TensorFlow 2.15.1 with its own Keras 2.15 and TF-Addons 0.23.0, Python 3.11.
+Default: TensorFlow 2.16-2.22 with Keras 3 (`import keras`), Python 3.11-3.13, tested on
+TensorFlow 2.21. Reference: TensorFlow 2.15.1 with TF-Addons 0.23.0 on Python 3.11, where
+only `dvml_tf.losses` runs (it imports no Keras): the stack that proves those losses equal
+to TF-Addons'.
 """
 import os
 import sys
@@ -10,8 +12,9 @@ from typing import Tuple
 
 from dvml_tf.errors import UserError
 
-OLDEST, NEWEST = (2, 15), (2, 21)
-DEFAULT_INSTALL = 'pip install "tensorflow>=2.16,<2.22" "tf-keras>=2.16,<2.22"'
+OLDEST, NEWEST = (2, 16), (2, 22)
+REFERENCE = (2, 15)
+DEFAULT_INSTALL = 'pip install "tensorflow>=2.16,<2.23" "keras>=3.5"'
 REFERENCE_INSTALL = ("pip install -r requirements-reference.txt (TensorFlow 2.15.1, "
                      "TF-Addons 0.23.0, Python 3.11)")
 
@@ -33,9 +36,9 @@ STARTUP_NOTICES = (
 
 
 def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with the process's standard error (file descriptor 2) held in a
-    temporary file, then writes back every line but TensorFlow's start-up notices, so that
-    they never stand ahead of a one-line error."""
+    """For the commands only: imports TensorFlow with the process's standard error (file
+    descriptor 2) held in a temporary file, then writes back every line but TensorFlow's
+    start-up notices, so that they never stand ahead of a one-line error."""
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()
@@ -60,18 +63,28 @@ def tensorflow_version() -> Tuple[int, int]:
     return int(major), int(minor)
 
 
+def keras_major_version() -> int:
+    """The major version of the installed `keras` package (0 when none imports)."""
+    try:
+        import keras
+    except ImportError:
+        return 0
+    return int(keras.__version__.split(".")[0])
+
+
 def check_stack() -> None:
-    """Raises UserError unless TensorFlow is one dvml_tf supports, with the Keras 2 it needs."""
+    """Raises UserError unless TensorFlow and Keras are a pair dvml_tf trains on."""
     import tensorflow as tf
 
     version = tensorflow_version()
+    if version == REFERENCE:
+        raise UserError(f"TensorFlow {tf.__version__} is the reference stack: only "
+                        "dvml_tf.losses runs on it (the TF-Addons parity); training needs "
+                        f"Keras 3: {DEFAULT_INSTALL}")
     if not OLDEST <= version <= NEWEST:
         raise UserError(f"TensorFlow {tf.__version__} is not supported: dvml_tf runs on "
-                        f"TensorFlow {OLDEST[0]}.{OLDEST[1]}-{NEWEST[0]}.{NEWEST[1]}; "
-                        f"{DEFAULT_INSTALL}, or {REFERENCE_INSTALL}")
-    if version > OLDEST:
-        try:
-            import tf_keras  # noqa: F401
-        except ImportError:
-            raise UserError(f"TensorFlow {tf.__version__} needs tf-keras (Keras 2) for dvml_tf: "
-                            f'pip install "tf-keras~={version[0]}.{version[1]}.0"') from None
+                        f"TensorFlow {OLDEST[0]}.{OLDEST[1]}-{NEWEST[0]}.{NEWEST[1]} with "
+                        f"Keras 3; {DEFAULT_INSTALL}")
+    if keras_major_version() != 3:
+        raise UserError(f"TensorFlow {tf.__version__} needs Keras 3 for dvml_tf: "
+                        f'pip install "keras>=3.5"')

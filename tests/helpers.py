@@ -1,14 +1,14 @@
 """Small models and data shared by the tests."""
 import dataclasses
 
+import keras
 import numpy as np
 
 from dvml_tf.config import RunConfig
-from dvml_tf.keras_api import keras
-from dvml_tf.losses.metric import make_metric_loss
 from dvml_tf.models.backbones import build_backbone
-from dvml_tf.models.build import dvml_settings
 from dvml_tf.models.dvml import DVMLSettings, build_dvml_model
+from dvml_tf.models.metric_loss_layer import MetricLossLayer
+from dvml_tf.training.build import dvml_settings
 
 
 def settings_of(**changes) -> DVMLSettings:
@@ -25,9 +25,9 @@ def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, s
     model = build_dvml_model(
         build_backbone("small_cnn", 16),
         embedding_dim=8,
-        metric_loss=make_metric_loss(metric_loss, images_per_class=images_per_class,
-                                     backend=metric_loss_backend, num_proxies=8,
-                                     embedding_dim=8),
+        metric_loss=MetricLossLayer(metric_loss, images_per_class=images_per_class,
+                                    backend=metric_loss_backend, num_proxies=8,
+                                    embedding_dim=8),
         settings=settings_of(dvml=dvml, num_samples=num_samples, phase1_steps=phase1_steps,
                              seed=seed, **settings),
         decoder_hidden=16,
@@ -35,7 +35,7 @@ def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, s
     )
     optimizer = keras.optimizers.Adam(1e-2)
     optimizer.build(model.trainable_variables)
-    model.compile(optimizer=optimizer)
+    model.compile(optimizer=optimizer, jit_compile=False)
     return model
 
 

@@ -1,7 +1,7 @@
-"""`python -m dvml_tf.convert_weights --checkpoint=inception_v1.ckpt --out=FILE.h5`: TF-Slim's
-ImageNet Inception v1 checkpoint as a weights file for --backbone=googlenet
---backbone_weights=FILE.h5 (dvml_tf/models/slim_checkpoint.py). With --out left out, it
-writes the file --backbone_weights=imagenet looks for."""
+"""`python -m dvml_tf.convert_weights --checkpoint=inception_v1.ckpt --out=F.weights.h5`:
+TF-Slim's ImageNet Inception v1 checkpoint as a Keras 3 weights file for
+--backbone=googlenet --backbone_weights=F.weights.h5 (dvml_tf/models/slim_checkpoint.py).
+With --out left out, it writes the file --backbone_weights=imagenet looks for."""
 from typing import List
 
 from absl import flags
@@ -17,8 +17,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     flags.DEFINE_string("checkpoint", None, "TF-Slim checkpoint prefix, e.g. "
                         "inception_v1.ckpt from inception_v1_2016_08_28.tar.gz.",
                         flag_values=flag_values)
-    flags.DEFINE_string("out", None, "The weights file to write (*.h5); default: the cache "
-                        "file --backbone_weights=imagenet reads.", flag_values=flag_values)
+    flags.DEFINE_string("out", None, "The weights file to write (*.weights.h5); default: the "
+                        "cache file --backbone_weights=imagenet reads.", flag_values=flag_values)
 
 
 def main(argv: List[str]) -> None:

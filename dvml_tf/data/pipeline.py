@@ -1,12 +1,13 @@
 """tf.data pipelines: class-balanced training batches and ordered evaluation batches."""
-from typing import Tuple
+from typing import Optional, Sequence, Tuple, Union
 
+import numpy as np
 import tensorflow as tf
 
 from dvml_tf.data import preprocessing, sampling
 from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.data.sampling import ClassTable
-from dvml_tf.data.splits import ImageSplit
+from dvml_tf.data.splits import ARRAY, PATHS, ImageSplit
 
 
 def train_dataset(split: ImageSplit, table: ClassTable, sizes: ImageSizes,
@@ -72,3 +73,27 @@ def eval_dataset(split: ImageSplit, sizes: ImageSizes, batch_size: int) -> tf.da
         .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+def pk_batches(images: Union[np.ndarray, Sequence[str]], labels: Sequence[int],
+               classes_per_batch: int = 8, images_per_class: int = 4,
+               image_size: Optional[int] = None, resize_size: Optional[int] = None,
+               random_flip: bool = False, seed: int = 0) -> tf.data.Dataset:
+    """The Python API's training input: an infinite dataset of P x K batches (images
+    float32 [P*K, S, S, 3] in [0, 255], labels int32) of `images` (uint8 pixels [N, H, W, 3]
+    or image file paths) with their integer `labels`, randomly resized to `resize_size`
+    (default: image_size) and cropped to `image_size` (default: the arrays' height)."""
+    if isinstance(images, np.ndarray) and images.dtype.kind in "uif":
+        split = ImageSplit(images.astype(np.uint8), np.asarray(labels), ARRAY)
+        image_size = image_size or images.shape[1]
+    else:
+        split = ImageSplit(np.asarray(images, dtype=object).astype(str), np.asarray(labels),
+                           PATHS)
+    if not image_size:
+        raise ValueError("image_size is needed for images given as file paths")
+    table = sampling.build_class_table(split.labels, images_per_class)
+    if len(table.class_ids) < classes_per_batch:
+        raise ValueError(f"classes_per_batch={classes_per_batch} exceeds the "
+                         f"{len(table.class_ids)} classes with at least two images")
+    sizes = ImageSizes(resize_size or image_size, image_size, random_flip)
+    return train_dataset(split, table, sizes, classes_per_batch, images_per_class, seed)

@@ -18,7 +18,7 @@ import tensorflow_datasets as tfds
 
 from dvml_tf.data.images import usable_images
 from dvml_tf.data.splits import PATHS, ImageSplit
-from dvml_tf.errors import UserError, first_line
+from dvml_tf.errors import UserError, first_line, require_extra
 
 TFDS_NAMES = {"cub": "caltech_birds2011", "cars": "cars196", "sop": "stanford_online_products"}
 LABEL_KEYS = {"cub": "label", "cars": "label", "sop": "class_id"}
@@ -58,6 +58,11 @@ def _export_split(builder, data_dir, split, label_key):
     return [os.path.join(folder, n) for n in index["files"]], index["labels"]
 
 
+# What TFDS's builders import to prepare the data: CUB's masks (OpenCV), Cars196's .mat
+# annotations (SciPy); the [datasets] extra installs them.
+BUILDER_IMPORTS = {"cub": ("cv2",), "cars": ("scipy",)}
+
+
 def _split(paths, labels):
     return ImageSplit(np.array(paths), np.array(labels, dtype=np.int64), PATHS)
 
@@ -67,6 +72,8 @@ def load_tfds_splits(dataset: str, data_dir: Optional[str] = None
     """(train, test) ImageSplits of image files with class-disjoint labels."""
     builder = tfds.builder(TFDS_NAMES[dataset], data_dir=data_dir)
     if not builder.is_prepared():
+        for module in BUILDER_IMPORTS.get(dataset, ()):
+            require_extra(module, f"--dataset={dataset} (preparing TFDS's {builder.name})")
         try:
             builder.download_and_prepare()
         except Exception as error:  # tfds raises many types for failed downloads

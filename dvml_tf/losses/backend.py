@@ -2,6 +2,7 @@
 imports (TensorFlow 2.15, the design's reference), the package's own (standard.py)
 elsewhere, or the one --metric_loss_backend names."""
 import functools
+import warnings
 from types import ModuleType
 
 from dvml_tf.errors import UserError
@@ -15,7 +16,10 @@ def tfa_losses() -> ModuleType:
     """tensorflow_addons.losses, or None where TF-Addons does not import (not installed,
     or TensorFlow >= 2.16, whose Keras it cannot load)."""
     try:
-        import tensorflow_addons as tfa
+        with warnings.catch_warnings():
+            # TF-Addons 0.23.0 (its last release) announces its end of life on import.
+            warnings.filterwarnings("ignore", message=r"[\s\S]*TensorFlow Addons \(TFA\)")
+            import tensorflow_addons as tfa
     except Exception:  # ImportError, or what a Keras mismatch raises inside it
         return None
     return tfa.losses

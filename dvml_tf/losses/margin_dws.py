@@ -38,7 +38,7 @@ def negative_log_weights(distances: tf.Tensor, labels: tf.Tensor, dim: tf.Tensor
     return tf.where(tf.reduce_any(allowed, axis=1, keepdims=True), weighted, uniform)
 
 
-def margin_dws_loss(margin: float, beta: tf.Variable, reduction: str = "mean") -> Callable:
+def margin_dws_loss(margin: float, beta, reduction: str = "mean") -> Callable:
     """Wu et al.'s margin loss on non-squared distances of unit vectors, with a learned
     boundary beta. Every positive pair (i, j) contributes relu(margin + d_ij - beta), and
     one negative n drawn for it by distance-weighted sampling relu(margin + beta - d_in);

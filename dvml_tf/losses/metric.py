@@ -13,13 +13,14 @@ whose fn is (embeddings [B, D], labels [B], seed [2]) -> scalar, and give it a l
 """
 from typing import Callable, NamedTuple, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from dvml_tf.errors import UserError
 from dvml_tf.losses.angular import angular_terms
 from dvml_tf.losses.backend import loss_functions
 from dvml_tf.losses.margin_dws import INITIAL_BETA, margin_dws_loss
-from dvml_tf.losses.proxy_nca import make_proxies, proxy_nca_terms
+from dvml_tf.losses.proxy_nca import initial_proxies, proxy_nca_terms
 
 REDUCTIONS = ("mean", "sum")
 
@@ -29,7 +30,7 @@ class MetricLoss(NamedTuple):
 
     `seed` feeds losses that sample (stateless, so resumed runs sample alike);
     `variables` are the loss's own trainable variables (margin_dws's boundary beta,
-    proxy_nca's proxies).
+    proxy_nca's proxies), made by the builder's `make_variable`.
     """
 
     fn: Callable
@@ -45,6 +46,14 @@ class LossOptions(NamedTuple):
     reduction: str
     num_proxies: int
     embedding_dim: int
+    # (name, initial value as a float32 array) -> a trainable variable: tf.Variable in
+    # Keras-free code, a Keras layer's add_weight in a model (Keras 3 trains only its own).
+    make_variable: Callable
+
+
+def plain_variable(name: str, initial: np.ndarray) -> tf.Variable:
+    """A trainable tf.Variable: the variables of a loss used without Keras."""
+    return tf.Variable(initial, name=name)
 
 
 def _reduced(mean_fn, count_fn, reduction):
@@ -141,13 +150,14 @@ def _contrastive(contrastive_fn, options):
 
 
 def _margin_dws(options):
-    beta = tf.Variable(INITIAL_BETA, name="margin_dws_beta")
+    beta = options.make_variable("margin_dws_beta", np.float32(INITIAL_BETA))
     return MetricLoss(margin_dws_loss(options.margin, beta, options.reduction), (beta,))
 
 
 def _proxy_nca(options):
     """Proxy-NCA over a table of --num_proxies proxies, indexed by the training labels."""
-    proxies = make_proxies(options.num_proxies, options.embedding_dim)
+    proxies = options.make_variable(
+        "proxy_nca_proxies", initial_proxies(options.num_proxies, options.embedding_dim))
 
     def loss(embeddings, labels, seed=None):
         terms = proxy_nca_terms(embeddings, labels, proxies)
@@ -183,17 +193,20 @@ _LOSSES = {
     "angular": (45.0, lambda fns, o: _angular(o)),
 }
 METRIC_LOSSES = tuple(_LOSSES)
+# The losses with trainable variables of their own.
+VARIABLE_LOSSES = ("margin_dws", "proxy_nca")
 
 
 def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class: int = 2,
                      npairs_l2_reg: float = 0.002, backend: str = "auto",
                      reduction: str = "mean", num_proxies: int = 0,
-                     embedding_dim: int = 0) -> MetricLoss:
+                     embedding_dim: int = 0,
+                     make_variable: Callable = plain_variable) -> MetricLoss:
     """Builds the named metric loss; batches are P classes x K images, class-contiguous.
     `backend` (auto, tfa, own) picks who computes the standard losses (backend.py);
     `reduction` is "mean" here, as TF-Addons reduces (a run's --metric_reduction defaults
     to "sum", config.py says why); proxy_nca needs `num_proxies` (one per training class)
-    of `embedding_dim`."""
+    of `embedding_dim`; `make_variable(name, initial)` makes the loss's own variables."""
     if name not in _LOSSES:
         raise UserError(f"--metric_loss={name} is unknown; choose one of "
                         f"{', '.join(METRIC_LOSSES)}")
@@ -205,5 +218,5 @@ def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class
                         "class) and --embedding_dim")
     default_margin, build = _LOSSES[name]
     options = LossOptions(default_margin if margin is None else margin, images_per_class,
-                          npairs_l2_reg, reduction, num_proxies, embedding_dim)
+                          npairs_l2_reg, reduction, num_proxies, embedding_dim, make_variable)
     return build(loss_functions(backend), options)

@@ -6,20 +6,21 @@ d the squared Euclidean distance of the L2-normalised embedding and proxy, each 
 by PROXY_SCALE (choice: unit vectors alone give distances in [0, 4], too flat a softmax
 over many classes for the loss to train). Written from the paper.
 """
+import numpy as np
 import tensorflow as tf
 
 # Embeddings and proxies are unit vectors times this: squared distances lie in [0, 4 * 9].
 PROXY_SCALE = 3.0
 
 
-def make_proxies(num_classes: int, dim: int, seed: int = 0) -> tf.Variable:
-    """The proxy table [num_classes, dim], standard-normal rows (normalised when used)."""
-    initial = tf.random.stateless_normal([num_classes, dim], seed=[seed, 11])
-    return tf.Variable(initial, name="proxy_nca_proxies")
+def initial_proxies(num_classes: int, dim: int, seed: int = 0) -> np.ndarray:
+    """The proxy table's first value [num_classes, dim]: standard-normal rows (normalised
+    when used)."""
+    return tf.random.stateless_normal([num_classes, dim], seed=[seed, 11]).numpy()
 
 
 def proxy_nca_terms(embeddings: tf.Tensor, labels: tf.Tensor,
-                    proxies: tf.Variable) -> tf.Tensor:
+                    proxies) -> tf.Tensor:
     """The per-embedding losses [B]; labels index rows of `proxies`."""
     x = PROXY_SCALE * tf.math.l2_normalize(tf.cast(embeddings, tf.float32), axis=-1)
     p = PROXY_SCALE * tf.math.l2_normalize(proxies, axis=-1)

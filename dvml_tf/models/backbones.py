@@ -5,10 +5,11 @@ training pipeline feed it the same [0, 255] pixels.
 """
 import os
 
+import keras
 import tensorflow as tf
+from keras import layers
 
 from dvml_tf.errors import UserError, first_line
-from dvml_tf.keras_api import keras, layers
 from dvml_tf.models.googlenet import googlenet
 from dvml_tf.models.slim_checkpoint import imagenet_weights_missing, imagenet_weights_path
 
@@ -43,20 +44,31 @@ def _small_cnn(image_size):
 
 
 def _hub_features(handle, image_size):
-    """A TF2 image feature-vector SavedModel (TF Hub's format: float images in [0, 1] ->
-    [B, F]) through tensorflow_hub, trainable (--freeze_backbone freezes it)."""
+    """A TF2 image feature-vector SavedModel folder (TF Hub's format: float images in [0, 1]
+    -> [B, F] through its __call__) as a keras.layers.TFSMLayer, trainable
+    (--freeze_backbone freezes it). A URL is refused: TFSMLayer reads local folders only."""
+    if "://" in handle and not handle.startswith("gs://"):
+        raise UserError(f"--hub_handle={handle}: cannot be loaded (a URL; download the module "
+                        f"and pass its folder: curl -L '{handle}?tf-hub-format=compressed' | "
+                        "tar xz -C FOLDER)")
     try:
-        import tensorflow_hub as hub
-    except ImportError as error:
-        raise UserError(f"--backbone=hub: tensorflow-hub does not import ({first_line(error)}); "
-                        "pip install tensorflow-hub 'setuptools<82'") from None
-    try:
-        layer = hub.KerasLayer(handle, trainable=True, name="hub_module")
+        layer = _saved_model_layer(handle)
         inputs = keras.Input([image_size, image_size, 3], name="normalized_images")
         return keras.Model(inputs, layer(inputs), name="hub")
-    except Exception as error:  # unreachable URL, not a SavedModel, wrong signature, ...
+    except Exception as error:  # not a SavedModel, wrong signature, ...
         raise UserError(f"--hub_handle={handle}: cannot be loaded ({first_line(error, 160)}); "
-                        "offline, pass the path of a downloaded SavedModel folder") from None
+                        "pass the folder of a TF2 image feature-vector SavedModel") from None
+
+
+def _saved_model_layer(handle):
+    """The SavedModel called through __call__ (TF Hub's reusable SavedModels), else through
+    its serving signature."""
+    try:
+        return layers.TFSMLayer(handle, call_endpoint="__call__", trainable=True,
+                                name="hub_module")
+    except ValueError:  # no __call__
+        return layers.TFSMLayer(handle, call_endpoint="serving_default", trainable=True,
+                                name="hub_module")
 
 
 def _keras_application(name, image_size, weights):

@@ -8,18 +8,20 @@ trained (the paper's baselines) on the identical network.
 
 Under a tf.distribute strategy the metric losses mine over the global batch (embeddings
 gathered from every replica); KL and reconstruction are each replica's means. A step
-whose loss or gradients are not finite is skipped and counted (guarded_update.py).
+whose loss or gradients are not finite is skipped and counted (guarded_update.py); the
+model's own step counter `steps_taken` counts it still, so the lambda schedule and the input
+stream stay aligned (Keras 3's optimizer.iterations does not advance on a skip).
 """
 import dataclasses
 from typing import Dict, Sequence, Tuple
 
+import keras
 import tensorflow as tf
 
-from dvml_tf.keras_api import keras
-from dvml_tf.losses.metric import MetricLoss
 from dvml_tf.losses.variational import kl_divergence, reconstruction_loss
 from dvml_tf.models.guarded_update import minimize_if_finite
 from dvml_tf.models.heads import build_decoder, build_encoder
+from dvml_tf.models.metric_loss_layer import MetricLossLayer
 from dvml_tf.models.replicas import gather_global_batch, replica_position
 
 # The four terms in the order of their lambdas, as TensorBoard names them.
@@ -60,24 +62,29 @@ class DVMLModel(keras.Model):
     """Calls to z_I; trains with DVML's losses through a custom train_step."""
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model,
-                 metric_loss: MetricLoss, settings: DVMLSettings, **kwargs):
+                 metric_loss: MetricLossLayer, settings: DVMLSettings, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.encoder = encoder
         self.decoder = decoder
+        # A layer, so that its own variables (margin_dws's beta, proxy_nca's proxies) train.
         self.metric_loss = metric_loss
-        # The metric loss's own trainable variables (margin_dws's beta), tracked here.
-        self.metric_loss_variables = list(metric_loss.variables)
         self.settings = settings
         self.trackers = {name: keras.metrics.Mean(name) for name in ("loss",) + LOSS_NAMES}
-        counter = dict(trainable=False, dtype=tf.int64,
-                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        self.skipped_steps = tf.Variable(0, name="skipped_steps", **counter)
-        self.consecutive_skipped = tf.Variable(0, name="consecutive_skipped", **counter)
+        # Training steps taken, skipped ones included; the ones skipped in all and in a row.
+        self.steps_taken = _counter("steps_taken")
+        self.skipped_steps = _counter("skipped_steps")
+        self.consecutive_skipped = _counter("consecutive_skipped")
+        self.built = True  # its parts are built models (see build)
 
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    def build(self, input_shape=None):
+        """Nothing to build: the backbone, encoder and decoder are built models, so Keras
+        never builds the model from a batch (which fails on a multi-worker batch)."""
+        self.built = True
 
     def encode(self, images: tf.Tensor,
                training: bool = False) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -125,7 +132,7 @@ class DVMLModel(keras.Model):
         global_labels = gather_global_batch(labels)
         terms = dict.fromkeys(LOSS_NAMES, tf.zeros([]))
         # L4: the metric loss of the real embeddings.
-        terms["metric_loss"] = self.metric_loss.fn(
+        terms["metric_loss"] = self.metric_loss.compute(
             gather_global_batch(z_invariant), global_labels, self._seed(step, "metric_loss"))
         if self.settings.dvml:
             noise = self._noise(step, tf.shape(z_invariant)[0], tf.shape(z_invariant)[1])
@@ -203,19 +210,20 @@ class DVMLModel(keras.Model):
         if self.settings.normalize_synthesized:
             synthesized = tf.math.l2_normalize(synthesized, axis=-1)
         return tf.add_n([
-            self.metric_loss.fn(gather_global_batch(synthesized[t]), global_labels,
+            self.metric_loss.compute(gather_global_batch(synthesized[t]), global_labels,
                                 tf.random.experimental.stateless_fold_in(seed, t))
             for t in range(count)]) / count
 
     def train_step(self, data):
         images, labels = data
-        step = self.optimizer.iterations
+        step = self.steps_taken.value
 
         def loss_fn():
             terms = self.compute_losses(images, labels, step, training=True)
             return terms["loss"], terms
 
         terms, finite = minimize_if_finite(self.optimizer, loss_fn, self.trainable_variables)
+        self.steps_taken.assign_add(1)
         self.skipped_steps.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
         self.consecutive_skipped.assign(
             tf.where(finite, tf.constant(0, tf.int64), self.consecutive_skipped + 1))
@@ -225,7 +233,13 @@ class DVMLModel(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
 
-def build_dvml_model(backbone: keras.Model, embedding_dim: int, metric_loss: MetricLoss,
+def _counter(name: str) -> keras.Variable:
+    """A step counter: int64, not trained, kept by the first replica."""
+    return keras.Variable(0, dtype="int64", trainable=False, name=name,
+                          aggregation="only_first_replica")
+
+
+def build_dvml_model(backbone: keras.Model, embedding_dim: int, metric_loss: MetricLossLayer,
                      settings: DVMLSettings, decoder_hidden: int = 512,
                      variance_heads_init: str = "random") -> DVMLModel:
     """Assembles backbone, encoder and decoder into a DVMLModel."""

@@ -17,7 +17,8 @@ Mixed_3b__Branch_1__Conv2d_0b_3x3 and Mixed_3b__Branch_1__Conv2d_0b_3x3__BatchNo
 """
 from typing import Dict
 
-from dvml_tf.keras_api import keras, layers
+import keras
+from keras import layers
 
 SCOPE_SEPARATOR = "__"
 BATCH_NORM_EPSILON = 0.001

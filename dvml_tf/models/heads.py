@@ -1,7 +1,7 @@
 """DVML's encoder (z_I, mu, log sigma^2) and decoder (reconstructs backbone features)."""
+import keras
 import tensorflow as tf
-
-from dvml_tf.keras_api import keras, layers
+from keras import layers
 
 # log sigma^2 stays inside (-LOG_VAR_LIMIT, LOG_VAR_LIMIT): exp() cannot overflow.
 LOG_VAR_LIMIT = 10.0

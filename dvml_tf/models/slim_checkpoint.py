@@ -1,4 +1,5 @@
-"""TF-Slim's Inception v1 checkpoint -> a Keras weights file for --backbone=googlenet.
+"""TF-Slim's Inception v1 checkpoint -> a Keras 3 weights file (*.weights.h5, the only
+name Keras 3 writes) for --backbone=googlenet.
 
 Every backbone weight must come from the checkpoint, and every checkpoint variable must
 fill one, except the ImageNet classifier (InceptionV1/Logits/...) and global_step, which a
@@ -17,6 +18,7 @@ from dvml_tf.models.googlenet import googlenet, slim_variables
 CHECKPOINT_URL = "http://download.tensorflow.org/models/inception_v1_2016_08_28.tar.gz"
 # Image size the weights are checked at: any size gives the same variables.
 BUILD_SIZE = 224
+WEIGHTS_SUFFIX = ".weights.h5"
 
 
 def _not_backbone(name: str) -> bool:
@@ -27,7 +29,7 @@ def _not_backbone(name: str) -> bool:
 
 def imagenet_weights_path() -> str:
     """Where --backbone_weights=imagenet looks for converted GoogLeNet weights."""
-    return os.path.join(cache_dir(), "weights", "inception_v1_imagenet.h5")
+    return os.path.join(cache_dir(), "weights", f"inception_v1_imagenet{WEIGHTS_SUFFIX}")
 
 
 def imagenet_weights_missing() -> UserError:
@@ -51,8 +53,9 @@ def _reader(checkpoint: str):
 def convert(checkpoint: str, out: str) -> int:
     """Writes `out`, a Keras weights file of the googlenet backbone, from TF-Slim's Inception
     v1 `checkpoint`; returns the number of variables copied."""
-    if not out.endswith(".h5"):
-        raise UserError(f"--out={out}: name the weights file *.h5")
+    if not out.endswith(WEIGHTS_SUFFIX):
+        raise UserError(f"--out={out}: name the weights file *{WEIGHTS_SUFFIX} (Keras 3 "
+                        "writes no other)")
     if os.path.lexists(out):
         raise UserError(f"--out={out}: already exists; choose another name or move it away")
     reader = _reader(checkpoint)
@@ -82,7 +85,7 @@ def convert(checkpoint: str, out: str) -> int:
 
 def _save_atomically(model, out: str) -> None:
     """Saves to a temporary file beside `out`, then renames it: no half-written `out`."""
-    partial = f"{out}.partial.h5"
+    partial = f"{out[:-len(WEIGHTS_SUFFIX)]}.partial{WEIGHTS_SUFFIX}"
     try:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         model.save_weights(partial)

@@ -8,7 +8,7 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, require_extra
 
 INPUT_NAME = "image_bytes"
 OUTPUT_NAME = "embeddings"
@@ -98,14 +98,12 @@ def grpc_request(model_name: str, encoded_images: List[bytes]):
 
 def predict_grpc(server: str, model_name: str, encoded_images: List[bytes],
                  timeout: float = 60) -> np.ndarray:
-    try:
-        import grpc
-        import tensorflow as tf
-        from tensorflow_serving.apis import prediction_service_pb2_grpc
-    except ImportError:
-        raise UserError("--grpc needs tensorflow-serving-api: pip install "
-                        '"tensorflow-serving-api~=<your TensorFlow version>" (--no-deps beside '
-                        "tensorflow-cpu)") from None
+    require_extra("grpc", "--grpc")
+    require_extra("tensorflow_serving", "--grpc")
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server))
     try:
         response = stub.Predict(grpc_request(model_name, encoded_images), timeout)

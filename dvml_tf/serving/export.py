@@ -5,63 +5,54 @@ Signatures, both returning {"embeddings": float32 [N, D]}, L2-normalised z_I:
   (grayscale, RGB or RGBA, any size), decoded and preprocessed in the graph exactly
   as evaluation preprocesses them;
 - serve_images: `images`, float32 [N, H, W, 3] pixels in [0, 255], any H and W.
-An export is written beside its target and renamed into place, so a model server
-never sees a partial version.
+The run's settings are in assets.extra/dvml_config.json. An export is written beside its
+target and renamed into place, so a model server never sees a partial version.
 """
+import dataclasses
 import json
 import os
 import shutil
 import uuid
-from typing import List
+from typing import List, Optional
 
+import keras
 import tensorflow as tf
 
 from dvml_tf.config import RunConfig
 from dvml_tf.data.images import decode_image
 from dvml_tf.data.preprocessing import eval_preprocess
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, first_line
 from dvml_tf.models.dvml import DVMLModel
 
 METADATA_FILE = "dvml_config.json"
 
 
-class EmbeddingModule(tf.Module):
-    """The model's test-time embedding with its preprocessing, for export.
+def embedding_archive(model: DVMLModel, resize_size: int, crop_size: int
+                      ) -> keras.export.ExportArchive:
+    """The model's test-time embedding with its preprocessing, as a Keras ExportArchive with
+    the two signatures. It holds the backbone and encoder only: no decoder, no optimizer
+    state."""
+    crop = tf.TensorSpec([crop_size, crop_size, 3], tf.float32)
 
-    It holds the backbone and encoder only: no decoder, no optimizer state.
-    """
+    def serve_bytes(image_bytes):
+        images = tf.map_fn(lambda encoded: eval_preprocess(decode_image(encoded), resize_size,
+                                                           crop_size),
+                           image_bytes, fn_output_signature=crop)
+        return {"embeddings": model.embed(images)}
 
-    def __init__(self, model: DVMLModel, resize_size: int, crop_size: int, metadata: dict):
-        super().__init__()
-        # Tracked, so that the SavedModel holds the weights model.embed reads.
-        self.backbone = model.backbone
-        self.encoder = model.encoder
-        self._embed = model.embed
-        self.resize_size = resize_size
-        self.crop_size = crop_size
-        self.metadata = tf.Variable(json.dumps(metadata, sort_keys=True), trainable=False,
-                                    name="metadata")
+    def serve_images(images):
+        preprocessed = tf.map_fn(lambda image: eval_preprocess(image, resize_size, crop_size),
+                                 images, fn_output_signature=crop)
+        return {"embeddings": model.embed(preprocessed)}
 
-    def _preprocess(self, image):
-        return eval_preprocess(image, self.resize_size, self.crop_size)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    def serve_bytes(self, image_bytes):
-        images = tf.map_fn(
-            lambda encoded: self._preprocess(decode_image(encoded)),
-            image_bytes,
-            fn_output_signature=tf.TensorSpec([self.crop_size, self.crop_size, 3], tf.float32),
-        )
-        return {"embeddings": self._embed(images)}
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32,
-                                                name="images")])
-    def serve_images(self, images):
-        preprocessed = tf.map_fn(
-            self._preprocess, images,
-            fn_output_signature=tf.TensorSpec([self.crop_size, self.crop_size, 3], tf.float32),
-        )
-        return {"embeddings": self._embed(preprocessed)}
+    archive = keras.export.ExportArchive()
+    archive.track(model.backbone)
+    archive.track(model.encoder)
+    archive.add_endpoint("serving_default", serve_bytes,
+                         [tf.TensorSpec([None], tf.string, name="image_bytes")])
+    archive.add_endpoint("serve_images", serve_images,
+                         [tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
+    return archive
 
 
 def versions(model_root: str) -> List[int]:
@@ -74,6 +65,30 @@ def versions(model_root: str) -> List[int]:
 def next_version(model_root: str) -> int:
     """1 + the largest integer version folder under model_root (1 when none)."""
     return max(versions(model_root), default=0) + 1
+
+
+def resolve_export(path: str) -> str:
+    """A SavedModel folder: `path` itself, or its newest integer version that holds one."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    complete = [v for v in versions(path)
+                if os.path.isfile(os.path.join(path, str(v), "saved_model.pb"))]
+    if not complete:
+        raise UserError(f"--export={path}: neither a SavedModel nor a folder of versions "
+                        "holding one")
+    return os.path.join(path, str(complete[-1]))
+
+
+def load_export(path: str):
+    """The loaded SavedModel of a dvml_tf export (`path` as resolve_export takes it), with
+    its serving_default (image bytes) and serve_images (pixels) signatures."""
+    path = resolve_export(path)
+    try:
+        loaded = tf.saved_model.load(path)
+        loaded.signatures["serving_default"], loaded.signatures["serve_images"]
+    except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
+        raise UserError(f"{path}: not a dvml_tf export ({first_line(error, 160)})") from None
+    return loaded
 
 
 def export_model(model: DVMLModel, config: RunConfig, step: int) -> str:
@@ -98,13 +113,10 @@ def export_model(model: DVMLModel, config: RunConfig, step: int) -> str:
         "train_step": step,
         "training_flags": json.loads(config.to_json()),
     }
-    module = EmbeddingModule(model, config.resize_size, config.image_size, metadata)
+    archive = embedding_archive(model, config.resize_size, config.image_size)
     staging = os.path.join(model_root, f".partial-{uuid.uuid4().hex}")
     try:
-        tf.saved_model.save(
-            module, staging,
-            signatures={"serving_default": module.serve_bytes, "serve_images": module.serve_images},
-        )
+        archive.write_out(staging, verbose=False)
         extra = os.path.join(staging, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         with open(os.path.join(extra, METADATA_FILE), "w") as f:
@@ -114,3 +126,16 @@ def export_model(model: DVMLModel, config: RunConfig, step: int) -> str:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return version_dir
+
+
+def export(model: DVMLModel, export_dir: str, image_size: int,
+           resize_size: Optional[int] = None, model_name: str = "dvml") -> str:
+    """The Python API's export: `model` (a DVMLModel) as the next version under
+    <export_dir>/<model_name>/ in TensorFlow Serving's layout, images resized to
+    `resize_size` (default: image_size) and centre-cropped to `image_size`; returns the
+    version's path."""
+    config = dataclasses.replace(
+        RunConfig(), export_dir=export_dir, model_name=model_name, image_size=image_size,
+        resize_size=resize_size or image_size, embedding_dim=model.encoder.outputs[0].shape[-1],
+        dvml=model.settings.dvml, metric_loss=model.metric_loss.loss_name, dataset="python")
+    return export_model(model, config, int(model.steps_taken.numpy()))

@@ -14,30 +14,18 @@ import os
 import uuid
 from typing import List, Tuple
 
-import faiss
 import numpy as np
 import tensorflow as tf
 
 from dvml_tf.data.images import usable_images
-from dvml_tf.errors import UserError, first_line
-from dvml_tf.serving.export import versions
+from dvml_tf.errors import UserError
+from dvml_tf.retrieval import RetrievalIndex
+from dvml_tf.serving.export import load_export, resolve_export
 
 INDEX_FILE = "index.npz"
 MARKER_FILE = "DVML_INDEX"
-MARKER_TEXT = ("A dvml_tf retrieval index: `python -m dvml_tf.index build` replaces the "
+MARKER_TEXT = ("A dvml_tf retrieval index: `python -m dvml_tf.cli.index build` replaces the "
                f"{INDEX_FILE} in this folder, and writes into no folder without this file.\n")
-
-
-def resolve_export(path: str) -> str:
-    """A SavedModel folder: `path` itself, or its newest integer version that holds one."""
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    complete = [v for v in versions(path)
-                if os.path.isfile(os.path.join(path, str(v), "saved_model.pb"))]
-    if not complete:
-        raise UserError(f"--export={path}: neither a SavedModel nor a folder of versions "
-                        "holding one")
-    return os.path.join(path, str(complete[-1]))
 
 
 class ExportedEmbedder:
@@ -45,11 +33,7 @@ class ExportedEmbedder:
 
     def __init__(self, export_path: str):
         self.path = resolve_export(export_path)
-        try:
-            self._serve = tf.saved_model.load(self.path).signatures["serving_default"]
-        except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
-            raise UserError(f"{self.path}: not a dvml_tf export ({first_line(error, 160)})") \
-                from None
+        self._serve = load_export(self.path).signatures["serving_default"]
 
     def __call__(self, encoded_images: List[bytes]) -> np.ndarray:
         return self._serve(image_bytes=tf.constant(encoded_images))["embeddings"].numpy()
@@ -123,16 +107,12 @@ def claim_index_folder(index_dir: str) -> None:
         raise UserError(f"--index={index_dir}: cannot create ({error.strerror})") from None
 
 
-def write_index_file(index_dir: str, index: faiss.Index, paths: List[str],
-                     export_path: str) -> None:
-    """Writes the index, its image paths and its export as one file, replaced atomically."""
+def write_index_file(index_dir: str, index: RetrievalIndex) -> None:
+    """Writes the index file, replaced atomically."""
     target = os.path.join(index_dir, INDEX_FILE)
     staging = f"{target}.{uuid.uuid4().hex}.partial"
     try:
-        with open(staging, "wb") as f:
-            np.savez(f, faiss_index=faiss.serialize_index(index),
-                     paths=np.array([os.path.abspath(p) for p in paths]),
-                     export=np.array(os.path.abspath(export_path)))
+        index.save(staging)
         os.replace(staging, target)
     except OSError as error:
         raise UserError(f"--index={index_dir}: cannot write the index ({error.strerror}); "
@@ -151,25 +131,24 @@ def build_index(export_path: str, image_root: str, index_dir: str, batch_size: i
     if not paths:
         raise UserError(f"--images={image_root}: no image could be decoded")
     claim_index_folder(index_dir)
-    index = faiss.IndexFlatL2(embeddings.shape[1])
-    index.add(np.ascontiguousarray(embeddings, dtype=np.float32))
-    write_index_file(index_dir, index, paths, embedder.path)
+    index = RetrievalIndex(embeddings, [os.path.abspath(path) for path in paths],
+                           {"export": os.path.abspath(embedder.path)})
+    write_index_file(index_dir, index)
     return len(paths)
 
 
-def read_index(index_dir: str) -> Tuple[faiss.Index, List[str], str]:
-    """(faiss index, gallery paths, export path) of a built index."""
+def read_index(index_dir: str) -> Tuple[RetrievalIndex, str]:
+    """(the index, rows named by gallery paths; its export's path) of a built index."""
     try:
-        with np.load(os.path.join(index_dir, INDEX_FILE), allow_pickle=False) as stored:
-            index = faiss.deserialize_index(stored["faiss_index"])
-            return index, [str(p) for p in stored["paths"]], str(stored["export"])
-    except (OSError, ValueError, KeyError, RuntimeError):
+        index = RetrievalIndex.load(os.path.join(index_dir, INDEX_FILE))
+        return index, index.metadata["export"]
+    except (UserError, KeyError):
         raise UserError(f"--index={index_dir}: no index there; run `build` first") from None
 
 
 def query_index(index_dir: str, query_paths: List[str], k: int) -> List[dict]:
     """[{"query": path, "neighbors": [{"image": path, "distance": d}, ...]}, ...]."""
-    index, gallery, export_path = read_index(index_dir)
+    index, export_path = read_index(index_dir)
     for path in query_paths:
         if not os.path.isfile(path):
             raise UserError(f"{path}: no such query image")
@@ -178,8 +157,6 @@ def query_index(index_dir: str, query_paths: List[str], k: int) -> List[dict]:
     if len(kept) < len(query_paths):
         bad = sorted(set(query_paths) - set(kept))
         raise UserError(f"{bad[0]}: cannot decode the query image")
-    distances, neighbors = index.search(embeddings, min(k, index.ntotal))
     return [{"query": path,
-             "neighbors": [{"image": gallery[j], "distance": float(np.sqrt(max(d, 0)))}
-                           for d, j in zip(row_d, row_n)]}
-            for path, row_d, row_n in zip(query_paths, distances, neighbors)]
+             "neighbors": [{"image": image, "distance": distance} for image, distance in row]}
+            for path, row in zip(query_paths, index.lookup(embeddings, k))]

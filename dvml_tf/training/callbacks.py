@@ -2,11 +2,11 @@
 import logging
 import time
 
+import keras
 import numpy as np
 
 from dvml_tf import tensorboard_tags
 from dvml_tf.errors import UserError
-from dvml_tf.keras_api import keras
 from dvml_tf.terminal import STATUS
 from dvml_tf.training.checkpoints import current_step
 from dvml_tf.training.variance_summaries import variance_summary_writer

@@ -5,13 +5,13 @@ import json
 import os
 from typing import Optional, Tuple
 
+import keras
 import tensorflow as tf
 
 from dvml_tf.config import ARCHITECTURE_KEYS, RUN_CONFIG_FILE, RunConfig, config_from_saved
 from dvml_tf.errors import UserError, first_line
-from dvml_tf.keras_api import keras
-from dvml_tf.models.build import build_model
 from dvml_tf.models.dvml import DVMLModel
+from dvml_tf.training.build import build_model
 
 CHECKPOINT_SUBDIR = "checkpoints"
 
@@ -37,16 +37,23 @@ def restore_latest(manager: tf.train.CheckpointManager) -> Optional[str]:
 
 
 def current_step(model: DVMLModel) -> int:
-    """The optimizer steps the model has taken: its training step."""
-    return int(model.optimizer.iterations.numpy())
+    """The training steps the model has taken, skipped ones included: its training step."""
+    return int(model.steps_taken.numpy())
+
+
+# The format of a run's checkpoints: 2 since the port to Keras 3 (dvml_tf 0.2); run_config
+# files without it were written by dvml_tf 0.1 on Keras 2.
+CHECKPOINT_FORMAT = 2
 
 
 def save_run_config(config: RunConfig) -> None:
-    """Writes the run's settings beside its checkpoints (atomically)."""
+    """Writes the run's settings beside its checkpoints (atomically), with the format of
+    those checkpoints."""
     os.makedirs(config.model_dir, exist_ok=True)
     path = os.path.join(config.model_dir, RUN_CONFIG_FILE)
+    saved = {**json.loads(config.to_json()), "checkpoint_format": CHECKPOINT_FORMAT}
     with open(path + ".tmp", "w") as f:
-        f.write(config.to_json())
+        json.dump(saved, f, indent=2, sort_keys=True)
     os.replace(path + ".tmp", path)
 
 
@@ -57,7 +64,11 @@ def load_run_config(model_dir: str) -> RunConfig:
         raise UserError(f"--model_dir={model_dir}: no trained run found ({RUN_CONFIG_FILE} "
                         "is missing); train first")
     with open(path) as f:
-        return config_from_saved(json.load(f))
+        saved = json.load(f)
+    if saved.get("checkpoint_format") != CHECKPOINT_FORMAT:
+        raise UserError(f"--model_dir={model_dir}: a run of dvml_tf 0.1 (Keras 2), which this "
+                        f"dvml_tf (Keras 3) cannot load; train it again, or use dvml_tf 0.1")
+    return config_from_saved(saved)
 
 
 def check_resumable(config: RunConfig) -> None:

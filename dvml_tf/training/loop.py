@@ -3,8 +3,9 @@ import logging
 import math
 import os
 import tempfile
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
+import keras
 import tensorflow as tf
 
 from dvml_tf.config import RunConfig
@@ -99,11 +100,51 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
         if evaluate_fn and config.eval_every:
             fit_callbacks.append(callbacks.PeriodicEvaluation(evaluate_fn, config.eval_every))
         fit_callbacks.append(callbacks.Progress(config.train_steps, config.summary_every))
+    epochs, initial_epoch = math.ceil(config.train_steps / loop), start // loop
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        fit_across_workers(model, dataset, fit_callbacks, epochs, initial_epoch, loop)
+        return
     model.fit(
         dataset,
-        epochs=math.ceil(config.train_steps / loop),
-        initial_epoch=start // loop,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
         steps_per_epoch=loop,
         callbacks=fit_callbacks,
+        shuffle=False,  # the P x K stream is shuffled already
         verbose=0,
     )
+
+
+def fit_across_workers(model: DVMLModel, dataset, fit_callbacks: List[keras.callbacks.Callback],
+                       epochs: int, initial_epoch: int, steps_per_epoch: int) -> None:
+    """model.fit's loop, for MultiWorkerMirroredStrategy: Keras 3's fit first reduces an
+    input batch across replicas eagerly, and its train function reduces scalar logs along
+    an axis they lack, neither of which that strategy allows (keras-team/keras#20585). The
+    model and its optimizer are built already; each step runs model.train_step on every
+    replica, the logs are this worker's first replica's."""
+    strategy = model.distribute_strategy
+
+    @tf.function
+    def train_function(iterator):
+        logs = strategy.run(model.train_step, args=(next(iterator),))
+        return {name: strategy.experimental_local_results(value)[0]
+                for name, value in logs.items()}
+
+    callback_list = keras.callbacks.CallbackList(fit_callbacks, model=model)
+    iterator = iter(dataset)
+    model.stop_training = False
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics()  # as fit does at each epoch
+        callback_list.on_epoch_begin(epoch)
+        logs = {}
+        for step in range(steps_per_epoch):
+            callback_list.on_train_batch_begin(step)
+            logs = train_function(iterator)
+            callback_list.on_train_batch_end(step, logs)
+            if model.stop_training:
+                break
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end()

@@ -27,9 +27,9 @@ from dvml_tf.evaluation.model_evaluation import (
     read_json,
     write_json,
 )
-from dvml_tf.models.build import build_model
 from dvml_tf.serving.export import export_model
 from dvml_tf.training import distribution
+from dvml_tf.training.build import build_model
 from dvml_tf.training.checkpoints import (
     CHECKPOINT_SUBDIR,
     check_resumable,

@@ -10,11 +10,12 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, sys.argv[1])
+import keras
+
 from dvml_tf.config import RunConfig  # noqa: E402
-from dvml_tf.keras_api import keras  # noqa: E402
-from dvml_tf.losses.metric import make_metric_loss  # noqa: E402
-from dvml_tf.models.build import dvml_settings  # noqa: E402
 from dvml_tf.models.dvml import build_dvml_model  # noqa: E402
+from dvml_tf.models.metric_loss_layer import MetricLossLayer  # noqa: E402
+from dvml_tf.training.build import dvml_settings  # noqa: E402
 from dvml_tf.training.distribution import split_cpu  # noqa: E402
 
 split_cpu(2)
@@ -27,11 +28,11 @@ def make_model(strategy):
         backbone = keras.Sequential([keras.Input([8, 8, 3]), keras.layers.Flatten(),
                                      keras.layers.Dense(32, activation="relu")])
         settings = dvml_settings(RunConfig(num_samples=4, phase1_steps=0, seed=5))
-        model = build_dvml_model(backbone, 8, make_metric_loss(METRIC_LOSS, images_per_class=2),
+        model = build_dvml_model(backbone, 8, MetricLossLayer(METRIC_LOSS, images_per_class=2),
                                  settings, 16)
         optimizer = keras.optimizers.Adam(1e-2)
         optimizer.build(model.trainable_variables)
-        model.compile(optimizer=optimizer)
+        model.compile(optimizer=optimizer, jit_compile=False)
     return model
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dvml_tf.cli.settings import parse_config
-from dvml_tf.models.build import build_model
+from dvml_tf.training.build import build_model
 from dvml_tf.training.checkpoints import load_trained_model, save_backbone_weights
 from dvml_tf.training.run import run_modes
 
@@ -30,7 +30,7 @@ def stage1(tmp_path_factory):
     folder = tmp_path_factory.mktemp("stage1")
     run_modes(parse_config(TINY + ["--train_steps=3", "--nodvml", "--metric_loss=proxy_nca",
                                    f"--model_dir={folder / 'run'}"]))
-    return save_backbone_weights(str(folder / "run"), str(folder / "backbone.h5")), folder
+    return save_backbone_weights(str(folder / "run"), str(folder / "backbone.weights.h5")), folder
 
 
 def test_backbone_weights_file_starts_stage_two_from_stage_one(stage1):

@@ -107,19 +107,18 @@ def test_index_onto_an_existing_file_is_refused(gallery, tmp_path):
 
 
 def test_index_replaces_its_own_index_file_atomically(tmp_path):
-    import faiss
+    from dvml_tf.retrieval import RetrievalIndex
 
     folder = tmp_path / "index"
     index.check_index_folder(str(folder))
     index.claim_index_folder(str(folder))
-    flat = faiss.IndexFlatL2(2)
-    flat.add(np.eye(2, dtype=np.float32))
-    index.write_index_file(str(folder), flat, ["a.png", "b.png"], "export/1")
+    first = RetrievalIndex(np.eye(2), ["a.png", "b.png"], {"export": "export/1"})
+    index.write_index_file(str(folder), first)
     index.check_index_folder(str(folder))  # its own folder (marker): may be rebuilt
-    flat.add(np.ones((1, 2), np.float32))
-    index.write_index_file(str(folder), flat, ["a.png", "b.png", "c.png"], "export/2")
-    stored, paths, export = index.read_index(str(folder))
-    assert stored.ntotal == 3 and len(paths) == 3 and export.endswith("export/2")
+    second = RetrievalIndex(np.eye(3), ["a.png", "b.png", "c.png"], {"export": "export/2"})
+    index.write_index_file(str(folder), second)
+    stored, export = index.read_index(str(folder))
+    assert len(stored) == 3 and stored.names[2] == "c.png" and export == "export/2"
     assert sorted(os.listdir(folder)) == [index.MARKER_FILE, index.INDEX_FILE]
 
 
@@ -185,6 +184,22 @@ def test_checkpoint_that_does_not_restore_is_one_line(trained_run_dir):
     config = config_of(*TINY_DIGITS, f"--model_dir={trained_run_dir}", "--embedding_dim=16")
     message = one_line_error(run_modes, config)
     assert "does not match this model" in message
+    assert snapshot(trained_run_dir) == before
+
+
+def test_a_run_of_dvml_tf_0_1_is_named_and_left_alone(trained_run_dir):
+    """Runs of dvml_tf 0.1 (Keras 2) wrote no checkpoint_format."""
+    run_config = trained_run_dir / RUN_CONFIG_FILE
+    saved = json.loads(run_config.read_text())
+    del saved["checkpoint_format"]
+    run_config.write_text(json.dumps(saved))
+    before = snapshot(trained_run_dir)
+    for mode in ("eval", "export", "train_and_eval"):
+        config = config_of(*TINY_DIGITS, f"--model_dir={trained_run_dir}", f"--mode={mode}")
+        message = one_line_error(run_modes, config)
+        assert message == (f"--model_dir={trained_run_dir}: a run of dvml_tf 0.1 (Keras 2), "
+                           "which this dvml_tf (Keras 3) cannot load; train it again, or use "
+                           "dvml_tf 0.1")
     assert snapshot(trained_run_dir) == before
 
 

@@ -109,16 +109,15 @@ def test_signatures_agree_and_metadata_is_readable(run_dir, gallery):
     from_pixels = loaded.signatures["serve_images"](images=pixels)
     np.testing.assert_allclose(from_bytes["embeddings"][1], from_pixels["embeddings"][0],
                                atol=1e-5)
-    metadata = json.loads(loaded.metadata.numpy())
+    metadata = json.load(open(os.path.join(_export(base), "assets.extra", "dvml_config.json")))
     assert metadata["embedding_dim"] == 128 and metadata["backbone"] == "small_cnn"
     assert metadata["training_flags"]["metric_loss"] == "triplet_semihard"
-    on_disk = json.load(open(os.path.join(_export(base), "assets.extra", "dvml_config.json")))
-    assert on_disk == metadata
     # Serving needs the backbone and encoder only: no decoder, no optimizer slots.
-    saved = [name for name, _ in tf.train.list_variables(
-        os.path.join(_export(base), "variables", "variables"))]
-    assert not any("decoder" in name or "optimizer" in name for name in saved)
-    assert any(name.startswith("encoder/") for name in saved)
+    saved = {tuple(shape) for _, shape in tf.train.list_variables(
+        os.path.join(_export(base), "variables", "variables"))}
+    model, _ = load_trained_model(str(base / "run"))
+    assert {tuple(v.shape) for v in model.encoder.variables} <= saved
+    assert not {tuple(v.shape) for v in model.decoder.variables if len(v.shape) == 2} & saved
 
 
 @pytest.mark.parametrize("payload", [b"not an image at all", b""])
@@ -261,3 +260,40 @@ def test_grpc_client_round_trip(run_dir, gallery):
         np.testing.assert_allclose(embeddings, direct, atol=1e-6)
     finally:
         server.stop(None)
+
+
+def test_embed_command_feeds_evaluate_and_agrees_with_the_python_api(run_dir, gallery,
+                                                                      tmp_path):
+    base, _ = run_dir
+    command = [sys.executable, "-m", "dvml_tf.cli.embed"]
+    done = subprocess.run([*command, f"--model={base / 'export' / 'dvml_digits'}",
+                           f"--images={gallery[0]}", f"--out={tmp_path / 'g'}"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    embeddings = np.load(tmp_path / "g" / "embeddings.npy")
+    labels = np.load(tmp_path / "g" / "labels.npy")
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    assert (tmp_path / "g" / "classes.txt").read_text().split() == ["5", "6", "7", "8", "9"]
+    import dvml_tf
+
+    in_process = dvml_tf.load(str(base / "run")).embed(sorted(gallery[1]))
+    np.testing.assert_allclose(embeddings, in_process, atol=1e-5)
+    # The run's own test split, embedded and evaluated, equals the same in Python.
+    done = subprocess.run([*command, f"--model={base / 'run'}", "--split=test",
+                           f"--out={tmp_path / 't'}"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    evaluated = subprocess.run([sys.executable, "-m", "dvml_tf.cli.evaluate",
+                                f"--embeddings={tmp_path / 't' / 'embeddings.npy'}",
+                                f"--labels={tmp_path / 't' / 'labels.npy'}", "--noclustering"],
+                               capture_output=True, text=True, timeout=300)
+    metrics = json.loads(evaluated.stdout)
+    _, test = dvml_tf.load_dataset("digits")
+    ours = dvml_tf.evaluate(dvml_tf.load(str(base / "run")).embed(test.images), test.labels,
+                            clustering=False)
+    assert metrics["num_test_images"] == len(test) > 100
+    assert metrics["recall@1"] == pytest.approx(ours["recall@1"], abs=1e-6)
+    assert metrics["map@r"] == pytest.approx(ours["map@r"], abs=1e-6)
+    again = subprocess.run([*command, f"--model={base / 'run'}", "--split=test",
+                            f"--out={tmp_path / 't'}"], capture_output=True, text=True)
+    assert again.returncode == 2 and "already holds embeddings.npy" in again.stderr

@@ -116,7 +116,9 @@ def test_eval_and_export_take_the_trained_runs_data_unless_set(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     trained = dataclasses.replace(resolve_config({"dataset": "digits"}), model_dir=str(run))
-    (run / "run_config.json").write_text(trained.to_json())
+    from dvml_tf.training.checkpoints import save_run_config
+
+    save_run_config(trained)
     for mode in ("eval", "export"):
         config = parse_config([f"--model_dir={run}", f"--mode={mode}"])
         assert (config.dataset, config.model_name) == ("digits", "dvml_digits")

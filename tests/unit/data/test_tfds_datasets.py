@@ -1,5 +1,6 @@
 """The TFDS datasets, mocked, come out re-split by class as the zero-shot protocol says."""
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -72,3 +73,19 @@ def test_corrupt_records_are_skipped_and_files_reused(tmp_path, caplog):
     with tfds.testing.mock_data(as_dataset_fn=unreachable):
         again, _ = load_tfds_splits("sop", str(tmp_path))
     np.testing.assert_array_equal(again.images, train.images)
+
+
+@pytest.mark.parametrize("dataset,module,package", [("cub", "cv2", "opencv-python-headless"),
+                                                    ("cars", "scipy", "scipy")])
+def test_a_missing_datasets_extra_is_named_in_one_line(dataset, module, package, monkeypatch,
+                                                        tmp_path):
+    from dvml_tf.data.tfds_datasets import TFDS_NAMES
+    from dvml_tf.errors import UserError
+
+    monkeypatch.setitem(sys.modules, module, None)  # import `module` now fails
+    with pytest.raises(UserError) as raised:
+        load_tfds_splits(dataset, str(tmp_path))
+    assert str(raised.value) == (
+        f"--dataset={dataset} (preparing TFDS's {TFDS_NAMES[dataset]}) needs {package}, "
+        'which is not installed: pip install "dvml_tf[datasets]"')
+    assert not any(tmp_path.iterdir())

@@ -54,15 +54,3 @@ def test_distance_weighted_sampling_follows_inverse_density():
     expected = np.where(targets < 1.4, inverse_q, 0.0)
     np.testing.assert_allclose(counts, expected / expected.sum(), atol=0.01)
     assert counts[-1] == 0  # beyond the non-zero-loss cutoff
-
-
-def test_beta_is_trained_by_the_model():
-    from helpers import tiny_batch, tiny_model
-
-    model = tiny_model(metric_loss="margin_dws", images_per_class=2)
-    beta = model.metric_loss.variables[0]
-    assert any(v is beta for v in model.trainable_variables)
-    images, labels = tiny_batch()
-    before = float(beta.numpy())
-    model.train_step((tf.constant(images), tf.constant(labels)))
-    assert float(beta.numpy()) != before

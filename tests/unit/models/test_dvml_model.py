@@ -13,7 +13,7 @@ def _gradient_norms(model, term, step):
         value = model.compute_losses(images, labels, step, training=True)[term]
     variables = model.trainable_variables
     grads = tape.gradient(value, variables)
-    return {v.name: 0.0 if g is None else float(tf.norm(g)) for v, g in zip(variables, grads)}
+    return {v.path: 0.0 if g is None else float(tf.norm(g)) for v, g in zip(variables, grads)}
 
 
 def _norm_of(norms, fragment):
@@ -98,7 +98,7 @@ def test_total_is_the_weighted_sum(step, lambdas):
 
 
 def _weights(model, fragment):
-    return [v.numpy().copy() for v in model.trainable_variables if fragment in v.name]
+    return [v.numpy().copy() for v in model.trainable_variables if fragment in v.path]
 
 
 def test_baseline_trains_only_the_z_invariant_metric_loss():
@@ -152,7 +152,7 @@ def test_synthesized_metric_loss_averages_the_first_samples():
     images, labels = tiny_batch()
     terms = model.compute_losses(images, labels, 0, training=False)
     samples = tf.reshape(captured[0], [5, len(images), 8])
-    by_sample = [float(model.metric_loss.fn(samples[t], labels)) for t in range(5)]
+    by_sample = [float(model.metric_loss.compute(samples[t], labels)) for t in range(5)]
     assert float(terms["synthesized_metric_loss"]) == pytest.approx(np.mean(by_sample[:3]),
                                                                     rel=1e-5)
     assert not np.isclose(np.mean(by_sample[:3]), by_sample[0])
@@ -167,8 +167,8 @@ def test_synthesized_metric_loss_normalises_the_samples_only_when_asked(normaliz
     images, labels = tiny_batch()
     terms = model.compute_losses(images, labels, 0, training=False)
     first = tf.reshape(captured[0], [2, len(images), 8])[0]
-    raw = float(model.metric_loss.fn(first, labels))
-    unit = float(model.metric_loss.fn(tf.math.l2_normalize(first, axis=-1), labels))
+    raw = float(model.metric_loss.compute(first, labels))
+    unit = float(model.metric_loss.compute(tf.math.l2_normalize(first, axis=-1), labels))
     assert not np.isclose(raw, unit)  # N-pair takes raw embeddings
     expected = unit if normalize else raw
     assert float(terms["synthesized_metric_loss"]) == pytest.approx(expected, rel=1e-5)
@@ -234,8 +234,25 @@ def test_new_baselines_train_with_and_without_dvml(metric_loss, dvml):
     assert (float(terms["synthesized_metric_loss"]) > 0) == dvml
     before = [v.numpy().copy() for v in model.trainable_variables]
     model.train_step((images, labels))
-    moved = {v.name for v, old in zip(model.trainable_variables, before)
+    moved = {v.path for v, old in zip(model.trainable_variables, before)
              if not np.array_equal(old, v.numpy())}
     assert any("z_invariant" in name for name in moved)
     if metric_loss == "proxy_nca":
         assert any("proxies" in name for name in moved)
+
+
+@pytest.mark.parametrize("metric_loss,own_variable", [("margin_dws", "margin_dws_beta"),
+                                                      ("proxy_nca", "proxy_nca_proxies"),
+                                                      ("npairs", None)])
+def test_every_trainable_variable_moves_in_a_step(metric_loss, own_variable):
+    """Keras 3 trains only Keras variables: the loss's own (beta, the proxies) among them."""
+    model = tiny_model(metric_loss=metric_loss, phase1_steps=0)
+    paths = [v.path for v in model.trainable_variables]
+    if own_variable:
+        assert any(path.endswith(own_variable) for path in paths)
+    images, labels = tiny_batch()
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    model.train_step((tf.constant(images), tf.constant(labels)))
+    still = [path for path, v, old in zip(paths, model.trainable_variables, before)
+             if np.array_equal(old, v.numpy())]
+    assert still == []

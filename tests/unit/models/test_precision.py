@@ -1,13 +1,13 @@
 """Mixed precision: the backbone computes in 16 bits, the four losses and every variable
 stay float32, training steps are finite, and the policy does not outlive its model."""
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import tiny_batch
 
 from dvml_tf.cli.settings import parse_config
-from dvml_tf.keras_api import keras
-from dvml_tf.models.build import build_model
+from dvml_tf.training.build import build_model
 
 TINY = ["--image_size=16", "--resize_size=16", "--embedding_dim=8", "--decoder_hidden=8",
         "--num_samples=3", "--classes_per_batch=4", "--images_per_class=2", "--phase1_steps=0",

@@ -68,7 +68,7 @@ def slim_run(tmp_path_factory):
 
 def test_converted_checkpoint_gives_tf_slims_features(slim_run, tmp_path):
     prefix, images, features, _ = slim_run
-    out = str(tmp_path / "googlenet.h5")
+    out = str(tmp_path / "googlenet.weights.h5")
     count = slim_checkpoint.convert(prefix, out)
     assert count == 57 * 4  # 57 convolutions: a kernel and three batch-norm vectors each
     backbone = build_backbone("googlenet", SIZE, weights=out)
@@ -105,10 +105,10 @@ def test_a_checkpoint_missing_a_variable_names_it_and_writes_nothing(slim_run, t
     prefix, _, _, _ = slim_run
     missing = "InceptionV1/Mixed_4d/Branch_2/Conv2d_0b_3x3/weights"
     partial = _copy_checkpoint(prefix, tmp_path / "copy.ckpt", lambda name: name != missing)
-    out = tmp_path / "out.h5"
+    out = tmp_path / "out.weights.h5"
     with pytest.raises(UserError, match=f"has no {missing}; not TF-Slim's Inception v1"):
         slim_checkpoint.convert(partial, str(out))
-    assert not out.exists() and not (tmp_path / "out.h5.partial.h5").exists()
+    assert not out.exists() and not (tmp_path / "out.partial.weights.h5").exists()
 
 
 def test_a_checkpoint_with_an_extra_variable_names_it(slim_run, tmp_path):
@@ -116,7 +116,7 @@ def test_a_checkpoint_with_an_extra_variable_names_it(slim_run, tmp_path):
     extra = _copy_checkpoint(prefix, tmp_path / "x.ckpt",
                              extra=[("InceptionV1/Mixed_6a/weights", [3])])
     with pytest.raises(UserError, match="InceptionV1/Mixed_6a/weights has no place"):
-        slim_checkpoint.convert(extra, str(tmp_path / "out.h5"))
+        slim_checkpoint.convert(extra, str(tmp_path / "out.weights.h5"))
 
 
 def test_truncated_or_foreign_files_and_bad_outputs_are_one_line(slim_run, tmp_path):
@@ -127,29 +127,33 @@ def test_truncated_or_foreign_files_and_bad_outputs_are_one_line(slim_run, tmp_p
         (tmp_path / "cut.ckpt.data-00000-of-00001").write_bytes(f.read()[:1000])
     (tmp_path / "cut.ckpt.index").write_bytes(open(prefix + ".index", "rb").read())
     with pytest.raises(UserError, match="cut.ckpt"):
-        slim_checkpoint.convert(str(truncated), str(tmp_path / "a.h5"))
-    assert not (tmp_path / "a.h5").exists()
+        slim_checkpoint.convert(str(truncated), str(tmp_path / "a.weights.h5"))
+    assert not (tmp_path / "a.weights.h5").exists()
     with pytest.raises(UserError, match="not a readable TensorFlow checkpoint"):
-        slim_checkpoint.convert(str(tmp_path / "nothing.ckpt"), str(tmp_path / "b.h5"))
-    existing = tmp_path / "mine.h5"
+        slim_checkpoint.convert(str(tmp_path / "nothing.ckpt"), str(tmp_path / "b.weights.h5"))
+    existing = tmp_path / "mine.weights.h5"
     existing.write_text("keep")
     with pytest.raises(UserError, match="already exists"):
         slim_checkpoint.convert(prefix, str(existing))
     assert existing.read_text() == "keep"
+    with pytest.raises(UserError, match=r"name the weights file \*\.weights\.h5"):
+        slim_checkpoint.convert(prefix, str(tmp_path / "legacy.h5"))
+    assert not (tmp_path / "legacy.h5").exists()
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     with pytest.raises(UserError, match="cannot write"):
-        slim_checkpoint.convert(prefix, str(blocker / "w.h5"))
+        slim_checkpoint.convert(prefix, str(blocker / "w.weights.h5"))
     assert os.listdir(tmp_path).count("a_file") == 1
 
 
 def test_the_command_converts_and_reports_in_one_line(slim_run, tmp_path):
     prefix, _, _, _ = slim_run
     command = [sys.executable, "-m", "dvml_tf.convert_weights"]
-    done = subprocess.run([*command, f"--checkpoint={prefix}", f"--out={tmp_path / 'w.h5'}"],
+    out = tmp_path / "w.weights.h5"
+    done = subprocess.run([*command, f"--checkpoint={prefix}", f"--out={out}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == f"wrote {tmp_path / 'w.h5'}: 228 variables of {prefix}"
+    assert done.stdout.strip() == f"wrote {out}: 228 variables of {prefix}"
     failed = subprocess.run([*command, f"--checkpoint={tmp_path / 'none.ckpt'}"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     lines = failed.stderr.strip().splitlines()

@@ -1,5 +1,7 @@
-"""The supported stacks: an unsupported TensorFlow, a missing tf-keras, or TF-Addons asked
-for where it cannot import, is a one-line error naming the versions and what to install."""
+"""The supported stacks: an unsupported TensorFlow, a Keras other than 3, or TF-Addons asked
+for where it cannot import, is a one-line error naming the versions and what to install;
+and `import dvml_tf` leaves the user's process as it was."""
+import os
 import subprocess
 import sys
 
@@ -13,7 +15,7 @@ from dvml_tf.errors import UserError
 from dvml_tf.losses.backend import tfa_losses
 
 
-@pytest.mark.parametrize("version", ["2.14.1", "2.22.0", "3.0.0"])
+@pytest.mark.parametrize("version", ["2.14.1", "2.23.0", "3.0.0"])
 def test_unsupported_tensorflow_is_named_with_the_install_command(monkeypatch, version):
     monkeypatch.setattr(tf, "__version__", version)
     with pytest.raises(UserError) as raised:
@@ -23,11 +25,29 @@ def test_unsupported_tensorflow_is_named_with_the_install_command(monkeypatch, v
     assert "\n" not in message
 
 
-def test_tensorflow_216_or_newer_without_tf_keras_says_what_to_install(monkeypatch):
+def test_tensorflow_216_or_newer_without_keras_3_says_what_to_install(monkeypatch):
     monkeypatch.setattr(tf, "__version__", "2.21.0")
-    monkeypatch.setitem(sys.modules, "tf_keras", None)  # import tf_keras now fails
-    with pytest.raises(UserError, match=r'needs tf-keras .*pip install "tf-keras~=2\.21\.0"'):
+    monkeypatch.setitem(sys.modules, "keras", None)  # import keras now fails
+    with pytest.raises(UserError, match=r'needs Keras 3 for dvml_tf: pip install "keras>=3\.5"'):
         stack.check_stack()
+
+
+def test_the_reference_stack_is_named_as_the_losses_only(monkeypatch):
+    monkeypatch.setattr(tf, "__version__", "2.15.1")
+    with pytest.raises(UserError, match=r"2\.15\.1 is the reference stack: only dvml_tf\.losses"):
+        stack.check_stack()
+
+
+def test_import_dvml_tf_changes_nothing_and_tf_keras_stays_keras_3():
+    code = ("import os, sys; before = dict(os.environ); import dvml_tf; "
+            "print(dict(os.environ) == before, 'tensorflow' in sys.modules, "
+            "'keras' in sys.modules); import tensorflow as tf; "
+            "dvml_tf.MetricLossLayer; print(tf.keras.__version__.split('.')[0], "
+            "'TF_USE_LEGACY_KERAS' in os.environ)")
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, check=True)
+    assert result.stdout.split() == ["True", "False", "False", "3", "False"]
 
 
 @pytest.mark.skipif(tfa_losses() is not None, reason="TF-Addons imports on this stack")

@@ -72,7 +72,7 @@ def test_off_a_terminal_the_status_line_writes_nothing(log_file):
 
 
 def _model_at(step):
-    return types.SimpleNamespace(optimizer=types.SimpleNamespace(iterations=tf.Variable(step)))
+    return types.SimpleNamespace(steps_taken=tf.Variable(step))
 
 
 def test_progress_counts_global_steps_with_an_eta_for_the_whole_run(log_file, monkeypatch):
@@ -83,7 +83,7 @@ def test_progress_counts_global_steps_with_an_eta_for_the_whole_run(log_file, mo
     progress.set_model(model)
     progress.on_train_begin()
     for step in range(101, 201):
-        model.optimizer.iterations.assign(step)
+        model.steps_taken.assign(step)
         clock[0] += 0.1
         progress.on_train_batch_end(step, {"loss": 2.5})
     lines = log_file.getvalue().splitlines()

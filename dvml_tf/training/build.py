@@ -1,14 +1,16 @@
-"""The one place a RunConfig becomes a compiled DVMLModel."""
+"""Where a RunConfig becomes a compiled DVMLModel (`build_model`), and the Python API's
+`dvml_model`: a DVML model around any Keras backbone, the paper's settings by default."""
 import contextlib
+import dataclasses
 from typing import Iterator, Optional
 
+import keras
 import tensorflow as tf
 
 from dvml_tf.config import RunConfig
-from dvml_tf.keras_api import keras
-from dvml_tf.losses.metric import make_metric_loss
 from dvml_tf.models.backbones import build_backbone
 from dvml_tf.models.dvml import DVMLModel, DVMLSettings, build_dvml_model
+from dvml_tf.models.metric_loss_layer import MetricLossLayer
 
 
 def dvml_settings(config: RunConfig) -> DVMLSettings:
@@ -49,16 +51,43 @@ def build_model(config: RunConfig,
                                   config.hub_handle)
         # A frozen backbone (trainable=False) also runs its batch norm in inference mode.
         backbone.trainable = not config.freeze_backbone
-        metric_loss = make_metric_loss(
+        metric_loss = MetricLossLayer(
             config.metric_loss, config.margin, config.images_per_class, config.npairs_l2_reg,
-            config.metric_loss_backend, config.metric_reduction, max(config.num_proxies, 1),
-            config.embedding_dim)
+            config.metric_reduction, max(config.num_proxies, 1), config.embedding_dim,
+            config.metric_loss_backend, name="metric_loss")
         model = build_dvml_model(backbone, config.embedding_dim, metric_loss,
                                  dvml_settings(config), config.decoder_hidden,
                                  config.variance_heads_init)
         optimizer = keras.optimizers.Adam(config.learning_rate)
         if config.mixed_precision == "mixed_float16":
-            optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
         model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
     return model
+
+
+def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
+               metric_loss: str = "margin_dws", dvml: bool = True,
+               images_per_class: int = 4, margin: Optional[float] = None,
+               num_classes: int = 0, **settings) -> DVMLModel:
+    """A DVMLModel: `backbone` (images -> pooled features [B, F]) -> encoder (z_I, mu,
+    log sigma^2) -> decoder, trained by `fit` with the paper's four losses (dvml=False: the
+    metric loss on z_I alone, the same network).
+
+    Compile it with an optimizer only (`model.compile(optimizer=keras.optimizers.Adam())`),
+    then `fit` it on P x K batches of (images, labels), e.g. from `dvml_tf.pk_batches`.
+    `metric_loss` is a name of dvml_tf.METRIC_LOSSES; proxy_nca needs `num_classes` (one
+    proxy per training label). `settings` are any other RunConfig fields of the DVML
+    settings (phase1_steps, phase1_lambdas, phase2_lambdas, num_samples, reconstruction,
+    metric_reduction, seed, ...); the defaults are the paper's.
+    """
+    reduction = settings.pop("metric_reduction", RunConfig.metric_reduction)
+    decoder_hidden = settings.pop("decoder_hidden", RunConfig.decoder_hidden)
+    heads_init = settings.pop("variance_heads_init", RunConfig.variance_heads_init)
+    config = dataclasses.replace(RunConfig(), dvml=dvml, embedding_dim=embedding_dim,
+                                 images_per_class=images_per_class, **settings)
+    loss = MetricLossLayer(metric_loss, margin, images_per_class, reduction=reduction,
+                           num_proxies=num_classes, embedding_dim=embedding_dim,
+                           name="metric_loss")
+    return build_dvml_model(backbone, embedding_dim, loss, dvml_settings(config),
+                            decoder_hidden, heads_init)
