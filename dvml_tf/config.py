@@ -21,7 +21,7 @@ from dvml_tf.errors import UserError
 from dvml_tf.losses.backend import BACKENDS, check_backend
 from dvml_tf.losses.metric import METRIC_LOSSES, REDUCTIONS
 from dvml_tf.losses.variational import RECONSTRUCTIONS
-from dvml_tf.models.backbones import BACKBONES
+from dvml_tf.models.backbone_names import BACKBONES
 from dvml_tf.training.distribution import STRATEGIES
 
 MODES = ("train_and_eval", "train", "eval", "export")

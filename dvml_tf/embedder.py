@@ -9,6 +9,7 @@ import tensorflow as tf
 from dvml_tf.data.images import decode_image
 from dvml_tf.data.preprocessing import eval_preprocess
 from dvml_tf.errors import UserError
+from dvml_tf.files import read_file
 
 Images = Union[np.ndarray, Sequence[str], Sequence[bytes]]
 
@@ -62,7 +63,7 @@ def _decoded(images: Images):
     for item in images:
         name = "an image" if isinstance(item, bytes) else str(item)
         try:
-            data = item if isinstance(item, bytes) else open(item, "rb").read()
+            data = item if isinstance(item, bytes) else read_file(item)
             decoded.append(decode_image(tf.constant(data)))
         except (OSError, tf.errors.InvalidArgumentError):
             raise UserError(f"{name}: cannot be read or decoded as an image") from None

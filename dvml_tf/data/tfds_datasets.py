@@ -19,6 +19,7 @@ import tensorflow_datasets as tfds
 from dvml_tf.data.images import usable_images
 from dvml_tf.data.splits import PATHS, ImageSplit
 from dvml_tf.errors import UserError, first_line, require_extra
+from dvml_tf.files import write_json_atomically
 
 TFDS_NAMES = {"cub": "caltech_birds2011", "cars": "cars196", "sop": "stanford_online_products"}
 LABEL_KEYS = {"cub": "label", "cars": "label", "sop": "class_id"}
@@ -52,9 +53,7 @@ def _export_split(builder, data_dir, split, label_key):
         logging.warning("skipped %d images of %s/%s that do not decode", len(names) - len(kept),
                         builder.name, split)
     index = {"files": [names[i] for i in kept], "labels": [labels[i] for i in kept]}
-    with open(index_path + ".tmp", "w") as f:
-        json.dump(index, f)
-    os.replace(index_path + ".tmp", index_path)  # the index appears only when complete
+    write_json_atomically(index_path, index)  # the index appears only when complete
     return [os.path.join(folder, n) for n in index["files"]], index["labels"]
 
 

@@ -11,19 +11,15 @@ Writes into <model_dir>/figures/ and TensorBoard (<model_dir>/logs/visualize):
   their labels, class names and a sprite of thumbnails.
 Every image goes to TensorBoard at the run's trained step.
 """
-import logging
 import os
-from typing import Callable, Dict, Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from dvml_tf.config import RunConfig
-from dvml_tf.data.datasets import load_splits
 from dvml_tf.data.preprocessing import eval_preprocess
 from dvml_tf.data.splits import ImageSplit
-from dvml_tf.evaluation.model_evaluation import compute_embeddings
-from dvml_tf.training.checkpoints import current_step, load_trained_model
 
 THUMBNAIL = 32
 # t-SNE colours come from tab20: a legend names the classes while there are this few.
@@ -188,40 +184,3 @@ def retrieval_grid(embeddings: np.ndarray, labels: np.ndarray, thumbnails: np.nd
             place(row, column, neighbour,
                   SAME_CLASS if labels[neighbour] == labels[query] else OTHER_CLASS)
     return grid
-
-
-def visualize(model_dir: str, data_dir: Optional[str] = None,
-              max_images: int = 1500) -> Dict[str, str]:
-    """Writes the figures and the projector files; returns the figure paths."""
-    from PIL import Image
-
-    model, config = load_trained_model(model_dir)
-    step = current_step(model)
-    _, test = load_splits(config.dataset, data_dir or config.data_dir, config.split_file)
-    subset = test.subset(stratified_sample(test.labels, max_images, config.seed))
-    embeddings, labels = compute_embeddings(model, subset, config.image_sizes(training=False),
-                                            config.eval_batch_size)
-    thumbnails = thumbnails_of(subset, range(len(subset)), config)
-    figures = os.path.join(model_dir, "figures")
-    os.makedirs(figures, exist_ok=True)
-    paths = {name: os.path.join(figures, f"{name}.png")
-             for name in ("tsne", "central_latent_space", "retrieval")}
-    logging.info("t-SNE of %d test embeddings", len(labels))
-    plot(tsne(embeddings), labels, thumbnails, f"t-SNE of test embeddings, step {step}",
-         paths["tsne"], subset.class_name)
-    plot(tsne(central_latent_space(embeddings, labels)), labels, None,
-         f"Central latent space (embedding minus class centre), step {step}",
-         paths["central_latent_space"], subset.class_name)
-    Image.fromarray(retrieval_grid(embeddings, labels, thumbnails,
-                                   retrieval_queries(labels, seed=config.seed))).save(
-        paths["retrieval"])
-    log_dir = os.path.join(model_dir, "logs", "visualize")
-    writer = tf.summary.create_file_writer(log_dir)
-    with writer.as_default(step=step):
-        for name, figure in paths.items():
-            image = tf.io.decode_png(tf.io.read_file(figure), channels=3)[tf.newaxis]
-            tf.summary.image(name, image, description=FIGURE_DESCRIPTIONS[name])
-    writer.flush()
-    write_projector(log_dir, f"test_embeddings_step_{step}", embeddings, labels,
-                    subset.class_name, thumbnails)
-    return paths

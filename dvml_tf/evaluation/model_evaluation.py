@@ -16,6 +16,7 @@ from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.data.splits import ImageSplit
 from dvml_tf.evaluation.diagnostics import embedding_diagnostics
 from dvml_tf.evaluation.metrics import evaluate_embeddings
+from dvml_tf.files import write_json_atomically
 from dvml_tf.models.dvml import DVMLModel
 
 METRICS_FILE = "metrics.json"
@@ -89,7 +90,4 @@ def read_json(model_dir: str, name: str) -> Optional[Dict[str, object]]:
 
 def write_json(model_dir: str, name: str, values: Dict[str, object]) -> None:
     """Writes <model_dir>/<name> (metrics.json, diagnostics.json) atomically."""
-    path = os.path.join(model_dir, name)
-    with open(path + ".tmp", "w") as f:
-        json.dump(values, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    write_json_atomically(os.path.join(model_dir, name), values)

@@ -68,6 +68,11 @@ def _reduced(mean_fn, count_fn, reduction):
     return loss
 
 
+def _sum_or_mean(terms, reduction):
+    """A loss of per-item terms, reduced as `reduction` says."""
+    return tf.reduce_sum(terms) if reduction == "sum" else tf.reduce_mean(terms)
+
+
 def _ordered_positive_pairs(labels):
     """The number of ordered pairs (i, j), i != j, of one class."""
     same = tf.equal(labels[:, None], labels[None, :])
@@ -161,7 +166,7 @@ def _proxy_nca(options):
 
     def loss(embeddings, labels, seed=None):
         terms = proxy_nca_terms(embeddings, labels, proxies)
-        return tf.reduce_sum(terms) if options.reduction == "sum" else tf.reduce_mean(terms)
+        return _sum_or_mean(terms, options.reduction)
 
     return MetricLoss(loss, (proxies,))
 
@@ -172,7 +177,7 @@ def _angular(options):
     def loss(embeddings, labels, seed=None):
         anchors, positives, _ = _pairs_of(embeddings, labels, options.images_per_class)
         terms = angular_terms(anchors, positives, options.margin)
-        return tf.reduce_sum(terms) if options.reduction == "sum" else tf.reduce_mean(terms)
+        return _sum_or_mean(terms, options.reduction)
 
     return MetricLoss(loss)
 

@@ -10,14 +10,10 @@ import tensorflow as tf
 from keras import layers
 
 from dvml_tf.errors import UserError, first_line
+from dvml_tf.models.backbone_names import BACKBONES, MIN_IMAGE_SIZE
+from dvml_tf.models.fused_batch_norm import FusedBatchNormalization
 from dvml_tf.models.googlenet import googlenet
 from dvml_tf.models.slim_checkpoint import imagenet_weights_missing, imagenet_weights_path
-
-BACKBONES = ("googlenet", "resnet50", "inception_v3", "mobilenet_v2", "small_cnn", "hub")
-
-# Smallest input each backbone accepts.
-MIN_IMAGE_SIZE = {"resnet50": 32, "inception_v3": 75, "mobilenet_v2": 32, "googlenet": 32,
-                  "small_cnn": 8, "hub": 8}
 
 
 class CaffeNormalization(layers.Layer):
@@ -35,7 +31,7 @@ def _small_cnn(image_size):
         for conv in range(2):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
                               name=f"block{stage}_conv{conv}")(x)
-            x = layers.BatchNormalization(name=f"block{stage}_bn{conv}")(x)
+            x = FusedBatchNormalization(name=f"block{stage}_bn{conv}")(x)
             x = layers.ReLU(name=f"block{stage}_relu{conv}")(x)
         if stage < 3:
             x = layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)

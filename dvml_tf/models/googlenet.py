@@ -20,6 +20,8 @@ from typing import Dict
 import keras
 from keras import layers
 
+from dvml_tf.models.fused_batch_norm import FusedBatchNormalization
+
 SCOPE_SEPARATOR = "__"
 BATCH_NORM_EPSILON = 0.001
 BATCH_NORM_DECAY = 0.9997
@@ -53,8 +55,8 @@ def _conv(x, filters: int, kernel: int, scope: str, strides: int = 1):
     """TF-Slim's conv2d under inception_v1_arg_scope: no bias, batch norm, ReLU."""
     x = layers.Conv2D(filters, kernel, strides, padding="same", use_bias=False,
                       name=keras_name(scope))(x)
-    x = layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=BATCH_NORM_DECAY,
-                                  scale=False, name=keras_name(f"{scope}/BatchNorm"))(x)
+    x = FusedBatchNormalization(epsilon=BATCH_NORM_EPSILON, momentum=BATCH_NORM_DECAY,
+                                scale=False, name=keras_name(f"{scope}/BatchNorm"))(x)
     return layers.ReLU(name=keras_name(f"{scope}/Relu"))(x)
 
 

@@ -9,6 +9,7 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 
 from dvml_tf.errors import UserError, require_extra
+from dvml_tf.files import read_file
 
 INPUT_NAME = "image_bytes"
 OUTPUT_NAME = "embeddings"
@@ -18,8 +19,7 @@ def read_images(paths: List[str]) -> List[bytes]:
     encoded = []
     for path in paths:
         try:
-            with open(path, "rb") as f:
-                encoded.append(f.read())
+            encoded.append(read_file(path))
         except OSError as error:
             raise UserError(f"{path}: cannot read ({error.strerror})") from None
     return encoded

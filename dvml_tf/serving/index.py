@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from dvml_tf.data.images import usable_images
 from dvml_tf.errors import UserError
+from dvml_tf.files import read_file
 from dvml_tf.retrieval import RetrievalIndex
 from dvml_tf.serving.export import load_export, resolve_export
 
@@ -47,8 +48,7 @@ class ExportedEmbedder:
             batch, encoded = [], []
             for path in paths[start:start + batch_size]:
                 try:
-                    with open(path, "rb") as f:
-                        encoded.append(f.read())
+                    encoded.append(read_file(path))
                     batch.append(path)
                 except OSError:
                     skipped.append(path)

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from dvml_tf.config import ARCHITECTURE_KEYS, RUN_CONFIG_FILE, RunConfig, config_from_saved
 from dvml_tf.errors import UserError, first_line
+from dvml_tf.files import write_json_atomically
 from dvml_tf.models.dvml import DVMLModel
 from dvml_tf.training.build import build_model
 
@@ -51,10 +52,8 @@ def save_run_config(config: RunConfig) -> None:
     those checkpoints."""
     os.makedirs(config.model_dir, exist_ok=True)
     path = os.path.join(config.model_dir, RUN_CONFIG_FILE)
-    saved = {**json.loads(config.to_json()), "checkpoint_format": CHECKPOINT_FORMAT}
-    with open(path + ".tmp", "w") as f:
-        json.dump(saved, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    write_json_atomically(path, {**json.loads(config.to_json()),
+                                 "checkpoint_format": CHECKPOINT_FORMAT})
 
 
 def load_run_config(model_dir: str) -> RunConfig:

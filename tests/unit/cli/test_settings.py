@@ -9,7 +9,15 @@ import pytest
 from absl import flags
 from commands import ROOT
 
-from dvml_tf.cli import convert_weights, evaluate, index, serving_client, settings, visualize
+from dvml_tf.cli import (
+    convert_weights,
+    embed,
+    evaluate,
+    index,
+    serving_client,
+    settings,
+    visualize,
+)
 from dvml_tf.config import SETTINGS, RunConfig
 
 COMMANDS = {
@@ -17,12 +25,14 @@ COMMANDS = {
     "dvml_tf.cli.evaluate": {"embeddings", "labels", "clustering", "recall_k", "kmeans_seed",
                              "query_embeddings", "query_labels", "bootstrap"},
     "dvml_tf.cli.visualize": {"model_dir", "data_dir", "max_images"},
+    "dvml_tf.cli.embed": {"model", "images", "split", "out", "batch_size"},
     "dvml_tf.cli.index": {"export", "images", "index", "k", "batch_size"},
     "dvml_tf.cli.serving_client": {"server", "model_name", "grpc"},
     "dvml_tf.convert_weights": {"checkpoint", "out"},
 }
 DEFINERS = {"dvml_tf.main": settings.define_flags, "dvml_tf.cli.evaluate": evaluate.define_flags,
             "dvml_tf.cli.visualize": visualize.define_flags,
+            "dvml_tf.cli.embed": embed.define_flags,
             "dvml_tf.cli.index": index.define_flags,
             "dvml_tf.cli.serving_client": serving_client.define_flags,
             "dvml_tf.convert_weights": convert_weights.define_flags}
