@@ -73,7 +73,9 @@ def _decoded(images: Images):
 def load(path: str) -> Embedder:
     """An Embedder of a training run's folder (its newest checkpoint) or of an export (a
     SavedModel folder, or a model folder of integer versions: the newest)."""
-    if os.path.isfile(os.path.join(path, "run_config.json")):
+    from dvml_tf.config import RUN_CONFIG_FILE
+
+    if os.path.isfile(os.path.join(path, RUN_CONFIG_FILE)):
         from dvml_tf.training.checkpoints import load_trained_model
 
         model, config = load_trained_model(path)

@@ -75,16 +75,13 @@ class DVMLModel(keras.Model):
         self.steps_taken = _counter("steps_taken")
         self.skipped_steps = _counter("skipped_steps")
         self.consecutive_skipped = _counter("consecutive_skipped")
-        self.built = True  # its parts are built models (see build)
+        # Its parts are built models: Keras need not build it from a batch (which a
+        # multi-worker batch cannot be turned into).
+        self.built = True
 
     @property
     def metrics(self):
         return list(self.trackers.values())
-
-    def build(self, input_shape=None):
-        """Nothing to build: the backbone, encoder and decoder are built models, so Keras
-        never builds the model from a batch (which fails on a multi-worker batch)."""
-        self.built = True
 
     def encode(self, images: tf.Tensor,
                training: bool = False) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -211,7 +208,7 @@ class DVMLModel(keras.Model):
             synthesized = tf.math.l2_normalize(synthesized, axis=-1)
         return tf.add_n([
             self.metric_loss.compute(gather_global_batch(synthesized[t]), global_labels,
-                                tf.random.experimental.stateless_fold_in(seed, t))
+                                     tf.random.experimental.stateless_fold_in(seed, t))
             for t in range(count)]) / count
 
     def train_step(self, data):

@@ -85,9 +85,12 @@ def load_export(path: str):
     path = resolve_export(path)
     try:
         loaded = tf.saved_model.load(path)
-        loaded.signatures["serving_default"], loaded.signatures["serve_images"]
     except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
         raise UserError(f"{path}: not a dvml_tf export ({first_line(error, 160)})") from None
+    missing = [name for name in ("serving_default", "serve_images")
+               if name not in loaded.signatures]
+    if missing:
+        raise UserError(f"{path}: not a dvml_tf export (no {missing[0]} signature)")
     return loaded
 
 
