@@ -37,7 +37,7 @@ sys.path.insert(0, ROOT)
 DATA = os.path.join(ROOT, "..", "shared", "data", "cars196")
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "quality")
 STAGE1_DIR = os.path.join(RESULTS, "stage1")
-STAGE1_WEIGHTS = os.path.join(STAGE1_DIR, "backbone.h5")
+STAGE1_WEIGHTS = os.path.join(STAGE1_DIR, "backbone.weights.h5")  # Keras 3 names
 # One budget for every run: the small CNN at 48 px, batches of 15 classes x 4 images
 # (N-pair: 30 x 2), 1,000 steps, evaluated once at the end with 1,000 bootstrap resamples.
 SETTINGS = ["--dataset=folder", "--backbone=small_cnn", "--image_size=48", "--resize_size=54",

@@ -47,6 +47,9 @@ __all__ = sorted(_PUBLIC)
 def __getattr__(name):
     if name not in _PUBLIC:
         raise AttributeError(f"module 'dvml_tf' has no attribute {name!r}")
+    from dvml_tf.stack import check_stack
+
+    check_stack()  # Keras 3 on a supported TensorFlow, or one line saying what to install
     module, attribute = _PUBLIC[name].split(":")
     value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value

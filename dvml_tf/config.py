@@ -55,9 +55,10 @@ class RunConfig:
     train_steps: int = _setting(20000, "Total optimizer steps (a resumed run counts on).")
     metric_loss: str = _setting("triplet_semihard", "The metric loss Lm.", METRIC_LOSSES)
     metric_loss_backend: str = _setting(
-        "auto", "Who computes the triplet, N-pair, lifted and contrastive losses: tfa "
-        "(TF-Addons, TensorFlow 2.15), own (the package's, any TensorFlow), or auto: tfa "
-        "where it imports, else own.", BACKENDS)
+        "auto", "Who computes the triplet, N-pair, lifted and contrastive losses: own (the "
+        "package's, proven equal to TF-Addons'), tfa (TF-Addons, which never imports beside "
+        "Keras 3, so training refuses it), or auto: tfa where it imports, else own.",
+        BACKENDS)
     metric_reduction: str = _setting(
         "sum", "How a metric loss combines its terms: sum (eqs. 2 and 4 as printed) or mean "
         "(TF-Addons'). With the mean, the KL and reconstruction outweigh Lm about "

@@ -6,14 +6,10 @@ from typing import Callable
 
 import tensorflow as tf
 
+from dvml_tf.losses.standard import pairwise_distances
+
 # Wu et al.'s initial boundary between positive and negative distances.
 INITIAL_BETA = 1.2
-
-
-def pairwise_distances(unit_embeddings: tf.Tensor) -> tf.Tensor:
-    """Euclidean distances [B, B] between unit vectors, computed stably."""
-    similarity = tf.matmul(unit_embeddings, unit_embeddings, transpose_b=True)
-    return tf.sqrt(tf.maximum(2.0 - 2.0 * similarity, 1e-12))
 
 
 def negative_log_weights(distances: tf.Tensor, labels: tf.Tensor, dim: tf.Tensor,
@@ -47,7 +43,7 @@ def margin_dws_loss(margin: float, beta, reduction: str = "mean") -> Callable:
 
     def loss(embeddings, labels, seed=None):
         unit = tf.math.l2_normalize(embeddings, axis=-1)
-        distances = pairwise_distances(unit)
+        distances = pairwise_distances(unit, squared=False)
         batch = tf.shape(unit)[0]
         seed = tf.zeros([2], tf.int64) if seed is None else tf.cast(seed, tf.int64)
         logits = negative_log_weights(distances, labels, tf.shape(unit)[1])

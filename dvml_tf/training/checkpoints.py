@@ -111,6 +111,9 @@ def save_backbone_weights(model_dir: str, path: str) -> str:
     """Writes the feature extractor of the run in `model_dir` (its newest checkpoint) to a
     Keras weights file at `path` that --backbone_weights=PATH loads; returns `path`.
     Refuses to replace an existing file."""
+    if not path.endswith(".weights.h5"):
+        raise UserError(f"{path}: name the backbone weights file *.weights.h5 (Keras 3 writes "
+                        "no other)")
     if os.path.lexists(path):
         raise UserError(f"{path}: already exists; choose a new file for the backbone weights")
     model, _ = load_trained_model(model_dir)

@@ -51,6 +51,9 @@ def test_backbone_weights_file_is_never_overwritten(stage1):
     with pytest.raises(Exception, match="already exists"):
         save_backbone_weights(str(folder / "run"), path)
     assert open(path, "rb").read() == before
+    with pytest.raises(Exception, match=r"name the backbone weights file \*\.weights\.h5"):
+        save_backbone_weights(str(folder / "run"), str(folder / "legacy.h5"))
+    assert not (folder / "legacy.h5").exists()
 
 
 def test_frozen_backbone_keeps_its_weights_and_statistics_while_the_heads_train(stage1,

@@ -276,8 +276,10 @@ def test_embed_command_feeds_evaluate_and_agrees_with_the_python_api(run_dir, ga
     assert (tmp_path / "g" / "classes.txt").read_text().split() == ["5", "6", "7", "8", "9"]
     import dvml_tf
 
-    in_process = dvml_tf.load(str(base / "run")).embed(sorted(gallery[1]))
-    np.testing.assert_allclose(embeddings, in_process, atol=1e-5)
+    from_run = dvml_tf.load(str(base / "run"))
+    np.testing.assert_allclose(embeddings, from_run.embed(sorted(gallery[1])), atol=1e-5)
+    encoded = [open(path, "rb").read() for path in sorted(gallery[1])]
+    np.testing.assert_allclose(embeddings, from_run.embed(encoded), atol=1e-5)
     # The run's own test split, embedded and evaluated, equals the same in Python.
     done = subprocess.run([*command, f"--model={base / 'run'}", "--split=test",
                            f"--out={tmp_path / 't'}"], capture_output=True, text=True,

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from dvml_tf.losses import margin_dws
 from dvml_tf.losses.metric import make_metric_loss
+from dvml_tf.losses.standard import pairwise_distances
 
 RNG = np.random.default_rng(11)
 
@@ -45,7 +46,7 @@ def test_distance_weighted_sampling_follows_inverse_density():
     negatives = np.stack([np.cos(angles), np.sin(angles)] + [np.zeros(5)] * (dim - 2), 1)
     unit = np.vstack([anchor, negatives]).astype(np.float32)
     labels = tf.constant([0, 1, 2, 3, 4, 5])
-    d = margin_dws.pairwise_distances(tf.constant(unit))
+    d = pairwise_distances(tf.constant(unit), squared=False)
     draws = tf.random.stateless_categorical(margin_dws.negative_log_weights(d, labels, dim)[:1],
                                             40000, tf.constant([1, 2], tf.int64)).numpy()[0]
     counts = np.bincount(draws, minlength=6)[1:] / 40000

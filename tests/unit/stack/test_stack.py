@@ -71,3 +71,15 @@ def test_an_error_is_the_only_line_a_command_prints():
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["error: --train_steps=0 must be positive"]
+
+
+@pytest.mark.parametrize("module,package", [("grpc", "grpcio"),
+                                            ("tensorflow_serving", "tensorflow-serving-api")])
+def test_a_missing_serving_extra_is_named_in_one_line(monkeypatch, module, package):
+    from dvml_tf.serving.client import predict_grpc
+
+    monkeypatch.setitem(sys.modules, module, None)  # import `module` now fails
+    with pytest.raises(UserError) as raised:
+        predict_grpc("localhost:1", "dvml", [b""])
+    assert str(raised.value) == (f'--grpc needs {package}, which is not installed: '
+                                 'pip install "dvml_tf[serving]"')
