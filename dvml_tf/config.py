@@ -10,6 +10,7 @@ Stanford Online Products reports Recall@1, 10, 100, 1000. What the user sets win
 """
 import dataclasses
 import json
+import math
 import os
 import re
 import typing
@@ -239,6 +240,12 @@ def validate(config: RunConfig) -> None:
         if choices and getattr(config, name) not in choices:
             raise UserError(f"--{name}={getattr(config, name)} is unknown; choose one of "
                             f"{', '.join(choices)}")
+    for name in SETTINGS:  # NaN passes every comparison below: refuse it first
+        value = getattr(config, name)
+        numbers = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(n, float) and not math.isfinite(n) for n in numbers):
+            shown = ",".join(str(n) for n in numbers)
+            raise UserError(f"--{name}={shown}: every number must be finite")
     for name in ("train_steps", "embedding_dim", "decoder_hidden", "num_samples",
                  "learning_rate", "image_size", "resize_size", "eval_batch_size",
                  "checkpoint_every", "keep_checkpoints", "summary_every",

@@ -38,6 +38,8 @@ def main(argv: List[str]) -> None:
         raise UserError("--index is required")
     if FLAGS.k < 1:
         raise UserError(f"--k={FLAGS.k} must be positive")
+    if FLAGS.batch_size < 1:
+        raise UserError(f"--batch_size={FLAGS.batch_size} must be positive")
     if argv[1] == "build":
         if not FLAGS.images:
             raise UserError("--images is required with build")

@@ -53,6 +53,11 @@ def scan_class_folders(root: str) -> Dict[str, List[str]]:
         logging.warning("skipped %d files or folders whose names are not UTF-8 or that link "
                         "outside %s, e.g. %s", len(left_out), root,
                         ", ".join(left_out[:SHOWN_SKIPPED]))
+    hidden = sorted(name for name in os.listdir(root)
+                    if name.startswith(".") and os.path.isdir(os.path.join(root, name)))
+    if hidden:
+        logging.warning("skipped %d hidden class folders (names starting with '.'), e.g. %s",
+                        len(hidden), ", ".join(hidden[:SHOWN_SKIPPED]))
     good = set(usable_images([p for paths in folders.values() for p in paths]))
     classes, skipped = {}, []
     for name, paths in folders.items():

@@ -13,9 +13,10 @@ model's own step counter `steps_taken` counts it still, so the lambda schedule a
 stream stay aligned (Keras 3's optimizer.iterations does not advance on a skip).
 """
 import dataclasses
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from dvml_tf.losses.variational import kl_divergence, reconstruction_loss
@@ -82,6 +83,12 @@ class DVMLModel(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    def non_finite_weights(self) -> List[str]:
+        """The paths of the float variables holding a NaN or an infinity: a model that must
+        not be checkpointed, resumed or exported."""
+        return [v.path for v in self.variables
+                if v.dtype.startswith("float") and not np.all(np.isfinite(v.numpy()))]
 
     def encode(self, images: tf.Tensor,
                training: bool = False) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

@@ -11,11 +11,13 @@ target and renamed into place, so a model server never sees a partial version.
 import dataclasses
 import json
 import os
+import re
 import shutil
 import uuid
 from typing import List, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from dvml_tf.config import RunConfig
@@ -94,8 +96,49 @@ def load_export(path: str):
     return loaded
 
 
+# An export in the making: .partial-<pid of the exporting process>-<uuid4 hex>.
+PARTIAL = re.compile(r"\.partial-(\d+)-[0-9a-f]{32}")
+
+
+def remove_stale_partials(model_root: str) -> None:
+    """Removes the folders an export left half-written when its process was killed
+    (named PARTIAL, of a process that no longer runs); nothing else."""
+    for name in os.listdir(model_root):
+        match = PARTIAL.fullmatch(name)
+        if match and not _process_runs(int(match.group(1))):
+            shutil.rmtree(os.path.join(model_root, name), ignore_errors=True)
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def check_serves(path: str, image_size: int, embedding_dim: int) -> None:
+    """Raises UserError unless the SavedModel at `path` answers a probe image (mid-grey PNG
+    bytes) through serving_default with one finite unit embedding of `embedding_dim`."""
+    probe = tf.io.encode_png(tf.fill([image_size, image_size, 3], tf.constant(128, tf.uint8)))
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    embedding = serve(image_bytes=tf.reshape(probe, [1]))["embeddings"].numpy()
+    if (embedding.shape != (1, embedding_dim) or not np.all(np.isfinite(embedding))
+            or abs(float(np.linalg.norm(embedding)) - 1.0) > 1e-3):
+        raise UserError(f"the export answers a probe image with {embedding.ravel()[:4]}... "
+                        f"of shape {embedding.shape}, not one finite unit embedding of "
+                        f"{embedding_dim}; nothing published")
+
+
 def export_model(model: DVMLModel, config: RunConfig, step: int) -> str:
-    """Exports `model`; returns the new version's path."""
+    """Exports `model` once its weights are finite and the written SavedModel answers a
+    probe image; returns the new version's path."""
+    bad = model.non_finite_weights()
+    if bad:
+        raise UserError(f"step {step}: {len(bad)} weights hold NaN or infinite values (e.g. "
+                        f"{bad[0]}); nothing exported")
     model_root = os.path.join(config.export_dir, config.model_name)
     try:
         os.makedirs(model_root, exist_ok=True)
@@ -116,10 +159,12 @@ def export_model(model: DVMLModel, config: RunConfig, step: int) -> str:
         "train_step": step,
         "training_flags": json.loads(config.to_json()),
     }
+    remove_stale_partials(model_root)
     archive = embedding_archive(model, config.resize_size, config.image_size)
-    staging = os.path.join(model_root, f".partial-{uuid.uuid4().hex}")
+    staging = os.path.join(model_root, f".partial-{os.getpid()}-{uuid.uuid4().hex}")
     try:
         archive.write_out(staging, verbose=False)
+        check_serves(staging, config.image_size, config.embedding_dim)
         extra = os.path.join(staging, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         with open(os.path.join(extra, METADATA_FILE), "w") as f:

@@ -107,6 +107,11 @@ class SaveCheckpoints(keras.callbacks.Callback):
         step = current_step(self.model)
         if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
             return
+        bad = self.model.non_finite_weights()
+        if bad:  # never a checkpoint that cannot be resumed: the last good one stays latest
+            raise UserError(f"training stopped at step {step}: {len(bad)} weights became NaN "
+                            f"or infinite (e.g. {bad[0]}), nothing saved; last good "
+                            f"checkpoint: {self.manager.latest_checkpoint or 'none'}")
         self.manager.save(checkpoint_number=step)
         logging.info("saved checkpoint at step %d", step)
 

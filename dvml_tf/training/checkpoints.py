@@ -26,7 +26,8 @@ def checkpoint_manager(model: DVMLModel, model_dir: str,
 
 
 def restore_latest(manager: tf.train.CheckpointManager) -> Optional[str]:
-    """Restores the newest checkpoint, if any; returns its path or None."""
+    """Restores the newest checkpoint, if any; returns its path or None. A checkpoint whose
+    weights are not all finite is refused in one line."""
     path = manager.latest_checkpoint
     if path:
         try:
@@ -34,7 +35,12 @@ def restore_latest(manager: tf.train.CheckpointManager) -> Optional[str]:
         except (AssertionError, ValueError, KeyError, tf.errors.OpError) as error:
             raise UserError(f"{path} does not match this model (trained with other settings "
                             f"or an older dvml_tf): {first_line(error)}") from None
+        bad = manager.checkpoint.model.non_finite_weights()
+        if bad:
+            raise UserError(f"{path}: {len(bad)} weights hold NaN or infinite values (e.g. "
+                            f"{bad[0]}); it cannot be resumed, evaluated or exported")
     return path
+
 
 
 def current_step(model: DVMLModel) -> int:
@@ -62,12 +68,19 @@ def load_run_config(model_dir: str) -> RunConfig:
     if not os.path.exists(path):
         raise UserError(f"--model_dir={model_dir}: no trained run found ({RUN_CONFIG_FILE} "
                         "is missing); train first")
-    with open(path) as f:
-        saved = json.load(f)
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+        config = config_from_saved(saved)
+    except (OSError, ValueError, TypeError) as error:  # truncated, hand-edited, unreadable
+        raise UserError(f"{path}: not a readable run_config.json ({first_line(error, 120)}); "
+                        "restore it from a copy or train in a new --model_dir") from None
     if saved.get("checkpoint_format") != CHECKPOINT_FORMAT:
         raise UserError(f"--model_dir={model_dir}: a run of dvml_tf 0.1 (Keras 2), which this "
                         f"dvml_tf (Keras 3) cannot load; train it again, or use dvml_tf 0.1")
-    return config_from_saved(saved)
+    return config
 
 
 def check_resumable(config: RunConfig) -> None:

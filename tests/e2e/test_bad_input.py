@@ -152,6 +152,18 @@ def test_index_command_prints_no_tensorflow_banner_before_its_error(tmp_path, ga
         f"error: --index={target}: is a file, not an index folder"]
 
 
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_index_batch_size_below_one_is_one_line_naming_it(tmp_path, gallery, size):
+    result = subprocess.run([sys.executable, "-m", "dvml_tf.cli.index", "build",
+                             f"--images={gallery}", f"--index={tmp_path / 'index'}",
+                             "--export=no/export", f"--batch_size={size}"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: --batch_size={size} must be positive"]
+    assert not (tmp_path / "index").exists()
+
+
 # Data loss: the run folder ---------------------------------------------------------------
 
 @pytest.fixture
@@ -160,6 +172,60 @@ def trained_run_dir(tmp_path):
     config = config_of(*TINY_DIGITS, f"--model_dir={tmp_path / 'run'}", "--export_dir=")
     run_modes(config)
     return tmp_path / "run"
+
+
+@pytest.mark.parametrize("content", ['{"dataset": "dig', "[1, 2]", ""])
+def test_a_truncated_or_edited_run_config_is_one_line_naming_it(trained_run_dir, content):
+    run_config = trained_run_dir / RUN_CONFIG_FILE
+    run_config.write_text(content)
+    before = snapshot(trained_run_dir)
+    for mode in ("train", "eval", "export"):
+        config = config_of(*TINY_DIGITS, f"--model_dir={trained_run_dir}", f"--mode={mode}",
+                           "--train_steps=4")
+        message = one_line_error(run_modes, config)
+        assert message.startswith(f"{run_config}: not a readable run_config.json ("), message
+    assert snapshot(trained_run_dir) == before
+
+
+def test_a_checkpoint_of_non_finite_weights_is_not_resumed_evaluated_or_exported(
+        trained_run_dir, tmp_path):
+    """A NaN checkpoint (written by hand: training itself never writes one) is refused."""
+    from dvml_tf.training.checkpoints import checkpoint_manager, load_trained_model
+
+    model, _ = load_trained_model(str(trained_run_dir))
+    model.encoder.get_layer("z_invariant").kernel.assign(
+        np.full(model.encoder.get_layer("z_invariant").kernel.shape, np.inf, np.float32))
+    model.steps_taken.assign(3)
+    checkpoint_manager(model, str(trained_run_dir)).save(checkpoint_number=3)
+    before = snapshot(trained_run_dir)
+    export_dir = tmp_path / "export"
+    for mode in ("train", "eval", "export"):
+        config = config_of(*TINY_DIGITS, "--train_steps=5", f"--model_dir={trained_run_dir}",
+                           f"--export_dir={export_dir}", f"--mode={mode}")
+        message = one_line_error(run_modes, config)
+        assert message.endswith("ckpt-3: 1 weights hold NaN or infinite values (e.g. "
+                                "z_invariant/kernel); it cannot be resumed, evaluated or "
+                                "exported"), message
+    assert snapshot(trained_run_dir) == before
+    assert not export_dir.exists() or not any(export_dir.rglob("saved_model.pb"))
+
+
+def test_an_export_that_answers_a_probe_with_nan_is_not_published(tmp_path):
+    import tensorflow as tf
+
+    from dvml_tf.serving.export import check_serves
+
+    class Broken(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def serve(self, image_bytes):
+            return {"embeddings": tf.fill([tf.shape(image_bytes)[0], 4], float("nan"))}
+
+    module = Broken()
+    tf.saved_model.save(module, str(tmp_path / "broken"),
+                        signatures={"serving_default": module.serve})
+    message = one_line_error(check_serves, str(tmp_path / "broken"), 16, 4)
+    assert message.startswith("the export answers a probe image with [nan nan nan nan]")
+    assert message.endswith("not one finite unit embedding of 4; nothing published")
 
 
 def test_rerun_with_other_architecture_is_refused_before_writing(trained_run_dir):

@@ -140,11 +140,19 @@ def test_exports_get_increasing_versions_and_a_killed_one_stays_hidden(run_dir):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert sorted(p.name for p in export_root.iterdir() if not p.name.startswith(".")) == ["1"]
+    killed = [p.name for p in export_root.iterdir() if p.name.startswith(".partial")]
+    assert len(killed) == 1
+    # The next export removes what the killed one left, and nothing else: not a folder of
+    # the user's, not the partial of an export still running (this process's pid).
+    kept = [".partial-notes", f".partial-{os.getpid()}-{'0' * 32}"]
+    for name in kept:
+        (export_root / name).mkdir()
     result = run_main(*flags, "--mode=export")
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in export_root.iterdir() if not p.name.startswith(".")) == [
         "1", "2"]
     assert (export_root / "2" / "saved_model.pb").exists()
+    assert sorted(p.name for p in export_root.iterdir() if p.name.startswith(".")) == sorted(kept)
 
 
 def test_export_errors_are_one_line(run_dir, tmp_path):

@@ -64,3 +64,39 @@ def test_metric_loss_layer_trains_its_own_variables_under_fit(loss, variable):
     before = own.numpy().copy()
     model.fit([embeddings, labels], batch_size=16, epochs=2, shuffle=False, verbose=0)
     assert not np.allclose(own.numpy(), before)
+
+
+def test_export_refuses_a_model_with_non_finite_weights(tmp_path):
+    from helpers import tiny_model
+
+    model = tiny_model()
+    kernel = model.encoder.get_layer("log_var").kernel
+    kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+    with pytest.raises(UserError, match=r"^step 0: 1 weights hold NaN or infinite values "
+                                        r"\(e\.g\. log_var/kernel\); nothing exported$"):
+        dvml_tf.export(model, str(tmp_path), image_size=16)
+    assert not list(tmp_path.rglob("saved_model.pb"))
+
+
+def test_retrieval_index_finds_the_exact_neighbours_and_round_trips(tmp_path):
+    rng = np.random.default_rng(4)
+    gallery = rng.normal(size=(50, 6)).astype(np.float32)
+    queries = rng.normal(size=(7, 6)).astype(np.float32)
+    names = [f"image_{i}.png" for i in range(50)]
+    index = dvml_tf.RetrievalIndex(gallery, names, {"export": "e/1"})
+    distances, rows = index.search(queries, k=5)
+    brute = np.linalg.norm(queries[:, None] - gallery[None], axis=-1)
+    np.testing.assert_array_equal(rows, np.argsort(brute, axis=1)[:, :5])
+    np.testing.assert_allclose(distances, np.sort(brute, axis=1)[:, :5], rtol=1e-4)
+    assert index.lookup(queries[0], k=2)[0][0] == (names[rows[0, 0]],
+                                                    pytest.approx(distances[0, 0]))
+    index.save(str(tmp_path / "index.npz"))
+    loaded = dvml_tf.RetrievalIndex.load(str(tmp_path / "index.npz"))
+    assert loaded.names == names and loaded.metadata == {"export": "e/1"}
+    np.testing.assert_array_equal(loaded.search(queries, k=5)[1], rows)
+    with pytest.raises(UserError, match="NaN"):
+        dvml_tf.RetrievalIndex(np.full((2, 3), np.nan))
+    with pytest.raises(UserError, match="3 names for 2 embeddings"):
+        dvml_tf.RetrievalIndex(np.ones((2, 3)), ["a", "b", "c"])
+    with pytest.raises(UserError, match="not a saved retrieval index"):
+        dvml_tf.RetrievalIndex.load(str(tmp_path / "none.npz"))

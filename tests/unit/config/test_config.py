@@ -127,3 +127,22 @@ def test_eval_and_export_take_the_trained_runs_data_unless_set(tmp_path):
     assert (chosen.dataset, chosen.model_name) == ("glyphs", "dvml_digits")
     assert parse_config([f"--model_dir={run}"]).dataset == "glyphs"  # training: the default
     assert parse_config([f"--model_dir={tmp_path / 'none'}", "--mode=eval"]).dataset == "glyphs"
+
+
+@pytest.mark.parametrize("flag", ["--learning_rate=nan", "--learning_rate=inf",
+                                  "--phase1_lambdas=nan,1,1,1", "--margin=-inf",
+                                  "--kl_free_bits=nan", "--npairs_l2_reg=nan"])
+def test_a_non_finite_number_is_refused_naming_its_flag(flag):
+    """NaN passes `<= 0`: a NaN learning rate once trained to all-NaN weights."""
+    name = flag.split("=")[0]
+    with pytest.raises(UserError, match=rf"^{name}=\S+: every number must be finite$"):
+        parse_config([flag])
+
+
+@pytest.mark.parametrize("argv", [[], ["--flagfile=flags/paper.cfg"]])
+def test_a_bare_run_and_the_papers_flag_file_resolve_the_papers_choices(argv, monkeypatch):
+    """flags/paper.cfg relies on these defaults: eq. 9 as a distance, random variance heads."""
+    monkeypatch.chdir(ROOT)
+    config = parse_config(argv)
+    assert (config.reconstruction, config.variance_heads_init) == ("distance", "random")
+    assert config.metric_reduction == "sum" and config.num_samples == 20

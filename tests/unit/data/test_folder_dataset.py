@@ -35,6 +35,16 @@ def test_sorted_classes_split_in_half_skipping_bad_files(tmp_path, caplog):
     assert "skipped 3 files" in caplog.text and "zz_empty" in caplog.text
 
 
+def test_a_hidden_class_folder_is_left_out_and_counted(tmp_path, caplog):
+    _write_classes(tmp_path, [2, 2, 2, 2, 2])
+    (tmp_path / "class_04").rename(tmp_path / ".class_04")
+    (tmp_path / ".DS_Store").write_bytes(b"")  # a hidden file is no class: not counted
+    train, test = load_folder_splits(str(tmp_path))
+    assert train.num_classes + test.num_classes == 4
+    assert "skipped 1 hidden class folders (names starting with '.'), e.g. .class_04" \
+        in caplog.text
+
+
 def test_too_few_classes_is_a_user_error(tmp_path):
     _write_classes(tmp_path, [2, 2, 2])
     with pytest.raises(UserError, match="2 training and 1 test classes"):

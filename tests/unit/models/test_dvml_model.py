@@ -256,3 +256,13 @@ def test_every_trainable_variable_moves_in_a_step(metric_loss, own_variable):
     still = [path for path, v, old in zip(paths, model.trainable_variables, before)
              if np.array_equal(old, v.numpy())]
     assert still == []
+
+
+def test_the_decoder_is_a_tanh_layer_then_a_linear_one():
+    model = tiny_model()
+    samples = np.random.default_rng(2).normal(size=(5, 8)).astype(np.float32)
+    hidden, output = (model.decoder.get_layer(name) for name in ("decoder_hidden",
+                                                                  "decoder_output"))
+    expected = (np.tanh(samples @ hidden.kernel.numpy() + hidden.bias.numpy())
+                @ output.kernel.numpy() + output.bias.numpy())
+    np.testing.assert_allclose(model.decoder(samples).numpy(), expected, rtol=1e-5, atol=1e-5)

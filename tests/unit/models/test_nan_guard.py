@@ -30,6 +30,28 @@ def test_nan_batch_is_skipped_and_counted():
     assert any(not np.array_equal(o, n) for o, n in zip(before, _weights(model)))
 
 
+def test_a_finite_loss_with_a_non_finite_gradient_is_skipped():
+    model = tiny_model()
+    images, labels = tiny_batch()
+    compute_losses = model.compute_losses
+
+    def with_nan_gradient(*args, **kwargs):
+        terms = compute_losses(*args, **kwargs)
+        kernel = model.encoder.get_layer("mu").kernel
+        # sqrt at 0: the value 0, the gradient inf * 0 = NaN on mu's kernel.
+        terms["loss"] = terms["loss"] + tf.sqrt(tf.reduce_sum(kernel * 0.0))
+        return terms
+
+    model.compute_losses = with_nan_gradient
+    before = _weights(model)
+    logs = model.train_step((tf.constant(images), tf.constant(labels)))
+    assert np.isfinite(float(compute_losses(images, labels, 0)["loss"]))
+    for old, new in zip(before, _weights(model)):
+        np.testing.assert_array_equal(old, new)
+    assert int(model.skipped_steps) == 1 and int(model.steps_taken) == 1
+    assert np.isfinite(float(logs["loss"]))
+
+
 def test_log_var_is_bounded():
     model = tiny_model()
     images, _ = tiny_batch()

@@ -2,6 +2,7 @@
 import glob
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from helpers import tiny_batch, tiny_model
 
@@ -35,3 +36,25 @@ def test_loss_summary_is_the_mean_of_its_window(tmp_path):
     assert abs(np.mean(per_step[3:]) - np.mean(per_step)) > 1e-3  # a running mean would fail
     # Keras's own epoch logs (the progress bar, History) keep the epoch's mean.
     np.testing.assert_allclose(history.history["loss"][0], np.mean(per_step), rtol=1e-5)
+
+
+def test_a_model_with_non_finite_weights_is_never_checkpointed(tmp_path):
+    from dvml_tf.errors import UserError
+    from dvml_tf.training.callbacks import SaveCheckpoints
+    from dvml_tf.training.checkpoints import checkpoint_manager
+
+    model = tiny_model()
+    manager = checkpoint_manager(model, str(tmp_path))
+    saver = SaveCheckpoints(manager, every=1)
+    saver.set_model(model)
+    saver.on_train_end()  # finite: saved
+    assert manager.latest_checkpoint.endswith("-0")
+    model.steps_taken.assign(1)
+    kernel = model.encoder.get_layer("mu").kernel
+    kernel.assign(np.where(np.eye(*kernel.shape) > 0, np.nan, kernel.numpy()))
+    with pytest.raises(UserError, match=r"^training stopped at step 1: 1 weights became NaN "
+                                        r"or infinite \(e\.g\. mu/kernel\), nothing saved; "
+                                        r"last good checkpoint: .*ckpt-0$"):
+        saver.on_train_end()
+    assert manager.latest_checkpoint.endswith("-0")
+    assert not any("ckpt-1" in path.name for path in (tmp_path / "checkpoints").iterdir())
