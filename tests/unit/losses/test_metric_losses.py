@@ -150,14 +150,33 @@ def test_contrastive_sum_adds_every_pair():
     assert value == pytest.approx(expected, rel=1e-4)
 
 
-def test_margin_dws_sum_is_the_mean_times_its_active_terms():
+def test_margin_dws_sum_and_mean_match_a_count_of_the_drawn_terms():
+    """Sum: every positive pair's and its drawn negative's hinge added; mean: that total over
+    the terms that are non-zero, counted here in NumPy from the same draws."""
+    from dvml_tf.losses.margin_dws import INITIAL_BETA, negative_log_weights
+    from dvml_tf.losses.standard import pairwise_distances
+
     embeddings, labels = _batch()
     seed = tf.constant([1, 2], tf.int64)
-    mean = float(metric.make_metric_loss("margin_dws").fn(embeddings, labels, seed))
+    unit = tf.math.l2_normalize(embeddings, axis=-1)
+    distances = pairwise_distances(unit, squared=False)
+    negatives = tf.random.stateless_categorical(
+        negative_log_weights(distances, labels, unit.shape[1]), len(labels), seed,
+        dtype=tf.int32).numpy()
+    d, y = distances.numpy(), labels.numpy()
+    positive, negative = [], []
+    for i in range(len(y)):
+        for j in range(len(y)):
+            if i != j and y[i] == y[j]:
+                positive.append(max(0.0, 0.2 + d[i, j] - INITIAL_BETA))
+                negative.append(max(0.0, 0.2 + INITIAL_BETA - d[i, negatives[i, j]]))
+    terms = np.array(positive + negative)
     total = float(metric.make_metric_loss("margin_dws", reduction="sum").fn(embeddings, labels,
-                                                                              seed))
-    active = total / mean
-    assert active == pytest.approx(round(active), abs=1e-3) and 1 <= round(active) <= 48
+                                                                            seed))
+    mean = float(metric.make_metric_loss("margin_dws").fn(embeddings, labels, seed))
+    assert 0 < np.count_nonzero(terms) < len(terms)  # some terms are zero: the count matters
+    assert total == pytest.approx(terms.sum(), rel=1e-5)
+    assert mean == pytest.approx(terms.sum() / np.count_nonzero(terms), rel=1e-5)
 
 
 def test_unknown_reduction_is_one_line():

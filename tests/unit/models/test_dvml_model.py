@@ -120,6 +120,26 @@ def test_baseline_trains_only_the_z_invariant_metric_loss():
                                                                            "z_invariant/")))
 
 
+def test_synthesized_samples_are_reparameterised():
+    """z = z_I + mu + sigma * eps: d z / d mu = 1, d z / d log sigma^2 = sigma * eps / 2."""
+    from dvml_tf.models.dvml import synthesize
+
+    rng = np.random.default_rng(3)
+    z, mu, log_var = (tf.constant(rng.normal(size=(4, 3)).astype(np.float32))
+                      for _ in range(3))
+    noise = tf.constant(rng.normal(size=(5, 4, 3)).astype(np.float32))
+    weights = tf.constant(rng.normal(size=(5, 4, 3)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch([z, mu, log_var])
+        loss = tf.reduce_sum(weights * synthesize(z, mu, log_var, noise))
+    d_z, d_mu, d_log_var = tape.gradient(loss, [z, mu, log_var])
+    np.testing.assert_allclose(d_z, weights.numpy().sum(0), rtol=1e-5)
+    np.testing.assert_allclose(d_mu, weights.numpy().sum(0), rtol=1e-5)
+    sigma = np.exp(0.5 * log_var.numpy())
+    np.testing.assert_allclose(d_log_var, (weights * noise).numpy().sum(0) * sigma / 2,
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_samples_are_t_independent_reparameterised_draws():
     model = tiny_model(num_samples=200)
     mu_layer = model.encoder.get_layer("mu")
