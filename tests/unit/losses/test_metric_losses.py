@@ -156,7 +156,11 @@ def test_margin_dws_sum_and_mean_match_a_count_of_the_drawn_terms():
     from dvml_tf.losses.margin_dws import INITIAL_BETA, negative_log_weights
     from dvml_tf.losses.standard import pairwise_distances
 
-    embeddings, labels = _batch()
+    rng = np.random.default_rng(7)  # its own: the module's RNG depends on the tests run before
+    labels = tf.constant(np.repeat(np.arange(4), 3).astype(np.int32))
+    # Tight classes: their positive pairs' hinges are zero, so the count of terms matters.
+    embeddings = tf.constant((np.repeat(rng.normal(size=(4, 5)), 3, axis=0)
+                              + 0.1 * rng.normal(size=(12, 5))).astype(np.float32))
     seed = tf.constant([1, 2], tf.int64)
     unit = tf.math.l2_normalize(embeddings, axis=-1)
     distances = pairwise_distances(unit, squared=False)
