@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from dvml_tf.data.images import decode_image
-from dvml_tf.data.preprocessing import eval_preprocess
+from dvml_tf.data.preprocessing import eval_preprocess_batch
 from dvml_tf.errors import UserError
 from dvml_tf.files import read_file
 
@@ -29,9 +29,7 @@ class Embedder:
 
         @tf.function(reduce_retracing=True)
         def embed_pixels(pixels):
-            crop = tf.TensorSpec([image_size, image_size, 3], tf.float32)
-            return model.embed(tf.map_fn(lambda image: eval_preprocess(
-                image, resize_size, image_size), pixels, fn_output_signature=crop))
+            return model.embed(eval_preprocess_batch(pixels, resize_size, image_size))
 
         return cls(embed_pixels)
 

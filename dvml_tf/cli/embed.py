@@ -15,7 +15,7 @@ from dvml_tf.cli.common import run_command
 from dvml_tf.errors import UserError
 
 FLAGS = flags.FLAGS
-OUTPUTS = ("embeddings.npy", "labels.npy")
+EMBEDDINGS, LABELS, CLASSES = "embeddings.npy", "labels.npy", "classes.txt"
 
 
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
@@ -26,8 +26,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
                         flag_values=flag_values)
     flags.DEFINE_enum("split", None, ["train", "test"], "The run's own dataset split.",
                       flag_values=flag_values)
-    flags.DEFINE_string("out", None, "The folder to write embeddings.npy and labels.npy to "
-                        "(never over existing ones).", flag_values=flag_values)
+    flags.DEFINE_string("out", None, "The folder to write embeddings.npy, labels.npy (and "
+                        "classes.txt) to; never over existing ones.", flag_values=flag_values)
     flags.DEFINE_integer("batch_size", 64, "Images embedded at once.", flag_values=flag_values)
 
 
@@ -65,7 +65,8 @@ def main(argv: List[str]) -> None:
         raise UserError("give one of --images=FOLDER or --split=train|test")
     if FLAGS.batch_size < 1:
         raise UserError(f"--batch_size={FLAGS.batch_size} must be positive")
-    existing = [name for name in OUTPUTS if os.path.exists(os.path.join(FLAGS.out, name))]
+    existing = [name for name in (EMBEDDINGS, LABELS, CLASSES)
+                if os.path.lexists(os.path.join(FLAGS.out, name))]
     if existing:
         raise UserError(f"--out={FLAGS.out}: already holds {existing[0]}; choose a new folder")
     if not os.path.exists(FLAGS.model):
@@ -78,10 +79,10 @@ def main(argv: List[str]) -> None:
                                                              FLAGS.batch_size)
     try:
         os.makedirs(FLAGS.out, exist_ok=True)
-        np.save(os.path.join(FLAGS.out, "embeddings.npy"), embeddings)
-        np.save(os.path.join(FLAGS.out, "labels.npy"), np.asarray(labels, np.int64))
+        np.save(os.path.join(FLAGS.out, EMBEDDINGS), embeddings)
+        np.save(os.path.join(FLAGS.out, LABELS), np.asarray(labels, np.int64))
         if class_names:
-            with open(os.path.join(FLAGS.out, "classes.txt"), "w") as f:
+            with open(os.path.join(FLAGS.out, CLASSES), "w") as f:
                 f.write("".join(f"{name}\n" for name in class_names))
     except OSError as error:
         raise UserError(f"--out={FLAGS.out}: cannot write ({error.strerror})") from None

@@ -91,9 +91,6 @@ def pk_batches(images: Union[np.ndarray, Sequence[str]], labels: Sequence[int],
                            PATHS)
     if not image_size:
         raise ValueError("image_size is needed for images given as file paths")
-    table = sampling.build_class_table(split.labels, images_per_class)
-    if len(table.class_ids) < classes_per_batch:
-        raise ValueError(f"classes_per_batch={classes_per_batch} exceeds the "
-                         f"{len(table.class_ids)} classes with at least two images")
+    table = sampling.class_table_for_batches(split.labels, classes_per_batch, images_per_class)
     sizes = ImageSizes(resize_size or image_size, image_size, random_flip)
     return train_dataset(split, table, sizes, classes_per_batch, images_per_class, seed)

@@ -38,3 +38,9 @@ def eval_preprocess(image: tf.Tensor, resize_size: int, crop_size: int) -> tf.Te
     image = _resize(image, resize_size)
     offset = (resize_size - crop_size) // 2
     return image[offset : offset + crop_size, offset : offset + crop_size]
+
+
+def eval_preprocess_batch(images: tf.Tensor, resize_size: int, crop_size: int) -> tf.Tensor:
+    """eval_preprocess of each image of a batch [N, H, W, 3] -> [N, crop, crop, 3]."""
+    return tf.map_fn(lambda image: eval_preprocess(image, resize_size, crop_size), images,
+                     fn_output_signature=tf.TensorSpec([crop_size, crop_size, 3], tf.float32))

@@ -5,9 +5,12 @@ Batch b is a pure function of (seed, b): P distinct classes, then K images of ea
 starts at the batch it stopped at and sees the same stream as an uninterrupted one.
 """
 import dataclasses
+import logging
 
 import numpy as np
 import tensorflow as tf
+
+from dvml_tf.errors import UserError
 
 
 @dataclasses.dataclass
@@ -35,6 +38,22 @@ def build_class_table(labels: np.ndarray, images_per_class: int) -> ClassTable:
         dropped_classes=int((~usable).sum()),
         classes_below_k=int(((counts < images_per_class) & usable).sum()),
     )
+
+
+def class_table_for_batches(labels: np.ndarray, classes_per_batch: int,
+                            images_per_class: int) -> ClassTable:
+    """The class table of `labels`; UserError when it cannot form P x K batches."""
+    table = build_class_table(labels, images_per_class)
+    usable = len(table.class_ids)
+    if table.dropped_classes:
+        logging.warning("skipped %d training classes with a single image", table.dropped_classes)
+    if table.classes_below_k:
+        logging.info("%d training classes have fewer than K=%d images; their batches repeat "
+                     "images", table.classes_below_k, images_per_class)
+    if usable < classes_per_batch:
+        raise UserError(f"--classes_per_batch={classes_per_batch} exceeds the "
+                        f"{usable} training classes with at least two images")
+    return table
 
 
 def pk_batch_indices(table: ClassTable, classes_per_batch: int, images_per_class: int,

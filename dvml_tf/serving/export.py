@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from dvml_tf.config import RunConfig
 from dvml_tf.data.images import decode_image
-from dvml_tf.data.preprocessing import eval_preprocess
+from dvml_tf.data.preprocessing import eval_preprocess, eval_preprocess_batch
 from dvml_tf.errors import UserError, first_line
 from dvml_tf.models.dvml import DVMLModel
 
@@ -43,9 +43,8 @@ def embedding_archive(model: DVMLModel, resize_size: int, crop_size: int
         return {"embeddings": model.embed(images)}
 
     def serve_images(images):
-        preprocessed = tf.map_fn(lambda image: eval_preprocess(image, resize_size, crop_size),
-                                 images, fn_output_signature=crop)
-        return {"embeddings": model.embed(preprocessed)}
+        return {"embeddings": model.embed(eval_preprocess_batch(images, resize_size,
+                                                                crop_size))}
 
     archive = keras.export.ExportArchive()
     archive.track(model.backbone)
@@ -114,8 +113,8 @@ def _process_runs(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process
-        return True
+    except PermissionError:
+        pass  # another user's process: it runs
     return True
 
 

@@ -12,6 +12,7 @@ from dvml_tf.config import ARCHITECTURE_KEYS, RUN_CONFIG_FILE, RunConfig, config
 from dvml_tf.errors import UserError, first_line
 from dvml_tf.files import write_json_atomically
 from dvml_tf.models.dvml import DVMLModel
+from dvml_tf.models.slim_checkpoint import WEIGHTS_SUFFIX
 from dvml_tf.training.build import build_model
 
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -124,9 +125,9 @@ def save_backbone_weights(model_dir: str, path: str) -> str:
     """Writes the feature extractor of the run in `model_dir` (its newest checkpoint) to a
     Keras weights file at `path` that --backbone_weights=PATH loads; returns `path`.
     Refuses to replace an existing file."""
-    if not path.endswith(".weights.h5"):
-        raise UserError(f"{path}: name the backbone weights file *.weights.h5 (Keras 3 writes "
-                        "no other)")
+    if not path.endswith(WEIGHTS_SUFFIX):
+        raise UserError(f"{path}: name the backbone weights file *{WEIGHTS_SUFFIX} (Keras 3 "
+                        "writes no other)")
     if os.path.lexists(path):
         raise UserError(f"{path}: already exists; choose a new file for the backbone weights")
     model, _ = load_trained_model(model_dir)

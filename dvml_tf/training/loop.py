@@ -24,17 +24,8 @@ from dvml_tf.training.checkpoints import (
 
 def check_batches_possible(config: RunConfig, train_split: ImageSplit) -> sampling.ClassTable:
     """Raises UserError when the training split cannot form P x K batches."""
-    table = sampling.build_class_table(train_split.labels, config.images_per_class)
-    usable = len(table.class_ids)
-    if table.dropped_classes:
-        logging.warning("skipped %d training classes with a single image", table.dropped_classes)
-    if table.classes_below_k:
-        logging.info("%d training classes have fewer than K=%d images; their batches repeat "
-                     "images", table.classes_below_k, config.images_per_class)
-    if usable < config.classes_per_batch:
-        raise UserError(f"--classes_per_batch={config.classes_per_batch} exceeds the "
-                        f"{usable} training classes with at least two images")
-    return table
+    return sampling.class_table_for_batches(train_split.labels, config.classes_per_batch,
+                                            config.images_per_class)
 
 
 def _train_dataset(config, split, table, strategy, start):

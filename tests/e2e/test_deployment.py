@@ -307,3 +307,12 @@ def test_embed_command_feeds_evaluate_and_agrees_with_the_python_api(run_dir, ga
     again = subprocess.run([*command, f"--model={base / 'run'}", "--split=test",
                             f"--out={tmp_path / 't'}"], capture_output=True, text=True)
     assert again.returncode == 2 and "already holds embeddings.npy" in again.stderr
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "classes.txt").write_text("my notes")
+    refused = subprocess.run([*command, f"--model={base / 'export' / 'dvml_digits'}",
+                              f"--images={gallery[0]}", f"--out={mine}"],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "already holds classes.txt" in refused.stderr
+    assert sorted(p.name for p in mine.iterdir()) == ["classes.txt"]
+    assert (mine / "classes.txt").read_text() == "my notes"
