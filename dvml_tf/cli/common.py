@@ -6,6 +6,9 @@ from typing import Callable, List, Optional
 from absl import app, flags
 
 from dvml_tf.errors import UserError
+from dvml_tf.training.interrupt import Interrupted
+
+INTERRUPTED_EXIT_STATUS = 130  # as a shell reports a process ended by SIGINT
 
 
 def parse_flags(argv: List[str]) -> List[str]:
@@ -28,7 +31,8 @@ def define_command_flags(define_flags: Callable[[], None]) -> None:
 
 def run_command(main: Callable[[List[str]], None],
                 define_flags: Optional[Callable[[], None]] = None) -> None:
-    """Runs an absl `main(argv)`; a bad flag or a UserError ends it with one line and exit 2."""
+    """Runs an absl `main(argv)`; a bad flag or a UserError ends it with one line and exit
+    2, Ctrl-C with one line and exit 130."""
     if define_flags:
         define_command_flags(define_flags)
 
@@ -38,5 +42,11 @@ def run_command(main: Callable[[List[str]], None],
         except UserError as error:
             sys.stderr.write(f"error: {error}\n")
             sys.exit(2)
+        except Interrupted as interrupted:
+            sys.stderr.write(f"{interrupted}\n")
+            sys.exit(INTERRUPTED_EXIT_STATUS)
+        except KeyboardInterrupt:
+            sys.stderr.write("interrupted\n")
+            sys.exit(INTERRUPTED_EXIT_STATUS)
 
     app.run(guarded_main, flags_parser=parse_flags)

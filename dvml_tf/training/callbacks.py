@@ -9,6 +9,7 @@ from dvml_tf import tensorboard_tags
 from dvml_tf.errors import UserError
 from dvml_tf.terminal import STATUS
 from dvml_tf.training.checkpoints import current_step
+from dvml_tf.training.interrupt import interrupts_deferred
 from dvml_tf.training.variance_summaries import variance_summary_writer
 
 
@@ -96,31 +97,35 @@ class TrainingSummaries(keras.callbacks.Callback):
 
 
 class SaveCheckpoints(keras.callbacks.Callback):
-    """Saves at fit epoch ends on a multiple of `every` steps, and at the end of training."""
+    """Saves at fit epoch ends on a multiple of `every` steps, at the end of training, and
+    when `save_now` is called (Ctrl-C)."""
 
     def __init__(self, manager, every):
         super().__init__()
         self.manager = manager
         self.every = every
 
-    def _save(self):
+    def save_now(self) -> str:
+        """Saves the step the model finished last (unless saved already); returns the path."""
         step = current_step(self.model)
         if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
-            return
+            return self.manager.latest_checkpoint
         bad = self.model.non_finite_weights()
         if bad:  # never a checkpoint that cannot be resumed: the last good one stays latest
             raise UserError(f"training stopped at step {step}: {len(bad)} weights became NaN "
                             f"or infinite (e.g. {bad[0]}), nothing saved; last good "
                             f"checkpoint: {self.manager.latest_checkpoint or 'none'}")
-        self.manager.save(checkpoint_number=step)
+        with interrupts_deferred():  # a Ctrl-C here comes after the checkpoint is whole
+            path = self.manager.save(checkpoint_number=step)
         logging.info("saved checkpoint at step %d", step)
+        return path
 
     def on_epoch_end(self, epoch, logs=None):
         if current_step(self.model) % self.every == 0:
-            self._save()
+            self.save_now()
 
     def on_train_end(self, logs=None):
-        self._save()
+        self.save_now()
 
 
 class PeriodicEvaluation(keras.callbacks.Callback):

@@ -13,6 +13,7 @@ from dvml_tf.data import pipeline, sampling
 from dvml_tf.data.splits import ImageSplit
 from dvml_tf.errors import UserError
 from dvml_tf.models.dvml import DVMLModel
+from dvml_tf.terminal import STATUS
 from dvml_tf.training import callbacks, distribution, variance_summaries
 from dvml_tf.training.checkpoints import (
     checkpoint_manager,
@@ -20,6 +21,7 @@ from dvml_tf.training.checkpoints import (
     restore_latest,
     save_run_config,
 )
+from dvml_tf.training.interrupt import Interrupted
 
 
 def check_batches_possible(config: RunConfig, train_split: ImageSplit) -> sampling.ClassTable:
@@ -76,10 +78,11 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
                  config.strategy)
     loop = math.gcd(config.checkpoint_every, config.eval_every or config.checkpoint_every)
     loop = min(loop, config.train_steps)
+    saver = callbacks.SaveCheckpoints(manager, config.checkpoint_every)
     fit_callbacks = [
         callbacks.StopOnNonFinite(config.max_consecutive_skipped, manager),
         callbacks.StopAtStep(config.train_steps),
-        callbacks.SaveCheckpoints(manager, config.checkpoint_every),
+        saver,
     ]
     if chief:
         writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs", "train"))
@@ -95,15 +98,27 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         fit_across_workers(model, dataset, fit_callbacks, epochs, initial_epoch, loop)
         return
-    model.fit(
-        dataset,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=loop,
-        callbacks=fit_callbacks,
-        shuffle=False,  # the P x K stream is shuffled already
-        verbose=0,
-    )
+    try:
+        model.fit(
+            dataset,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=loop,
+            callbacks=fit_callbacks,
+            shuffle=False,  # the P x K stream is shuffled already
+            verbose=0,
+        )
+    except KeyboardInterrupt:
+        raise _saved_at_interrupt(saver) from None
+
+
+def _saved_at_interrupt(saver: callbacks.SaveCheckpoints) -> Interrupted:
+    """Ctrl-C: a step is one call of the compiled train function, so the weights, the
+    optimizer and the step counter are those of the last finished step; they are saved."""
+    STATUS.clear()
+    path = saver.save_now()
+    return Interrupted(f"interrupted at step {current_step(saver.model)}: saved {path}; "
+                       "run the same command again to resume from it")
 
 
 def fit_across_workers(model: DVMLModel, dataset, fit_callbacks: List[keras.callbacks.Callback],

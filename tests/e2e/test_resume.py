@@ -61,3 +61,38 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):
     assert metrics[0]["step"] == metrics[1]["step"] == 60
     for key in ("recall@1", "recall@8", "map@r", "nmi", "f1"):
         assert metrics[1][key] == pytest.approx(metrics[0][key], abs=1e-6)
+
+
+def test_ctrl_c_saves_the_finished_step_and_the_rerun_ends_where_an_uninterrupted_run_ends(
+        tmp_path):
+    model_dir = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        main_command(*FLAGS, "--checkpoint_every=60", "--eval_every=0", "--summary_every=5",
+                     f"--model_dir={model_dir}"),
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if " step 15/60" in line:  # progress lines come every --summary_every steps
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.stderr.read()
+    assert process.wait(timeout=120) == 130, "".join(lines) + rest
+    assert "Traceback" not in rest
+    last = rest.strip().splitlines()[-1]
+    latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
+    assert latest, rest
+    step = int(latest.rsplit("-", 1)[1])
+    assert 15 <= step < 60
+    assert last == (f"interrupted at step {step}: saved {latest}; run the same command "
+                    "again to resume from it")
+
+    resumed = run_main(*FLAGS, f"--model_dir={model_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from {latest} at step {step}" in resumed.stderr
+    whole = run_main(*FLAGS, f"--model_dir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    expected, actual = _final_weights(tmp_path / "whole"), _final_weights(model_dir)
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
