@@ -35,9 +35,25 @@ class ServerRejected(Exception):
     """The model server answered with an error for the images sent."""
 
 
-def rest_response_embeddings(body: bytes, server: str) -> np.ndarray:
-    """Embeddings [N, D] from a TF Serving REST predict response; ServerRejected for its
-    error, UserError for an answer that is not TF Serving's JSON."""
+def _model_not_served(model_name: str, server: str, reason: str) -> UserError:
+    return UserError(f"--model_name={model_name}: {server} serves no such model "
+                     f"({reason[:160]})")
+
+
+def _embeddings_output(outputs, model_name: str):
+    """The embeddings among a model's named outputs; UserError naming those it has."""
+    if OUTPUT_NAME not in outputs:
+        raise UserError(f"--model_name={model_name}: the model answers with "
+                        f"{', '.join(sorted(outputs))}, not {OUTPUT_NAME}: not a dvml_tf export")
+    return outputs[OUTPUT_NAME]
+
+
+def rest_response_embeddings(body: bytes, server: str, model_name: str,
+                             status: int = 200) -> np.ndarray:
+    """Embeddings [N, D] from a TF Serving REST predict response, in its row format (one
+    list per image, or one {output name: value} per image for a model of several named
+    outputs). ServerRejected for an error about the images; UserError for a model the
+    server does not have (HTTP 404) or an answer that is not TF Serving's JSON."""
     try:
         reply = json.loads(body)
     except ValueError:
@@ -45,10 +61,19 @@ def rest_response_embeddings(body: bytes, server: str) -> np.ndarray:
         raise UserError(f"--server={server}: the answer is not TensorFlow Serving's JSON "
                         f"(it starts {start[0] if start else 'empty'!r})") from None
     if isinstance(reply, dict) and "error" in reply:
+        if status == 404:
+            raise _model_not_served(model_name, server, str(reply["error"]))
         raise ServerRejected(reply["error"])
-    if not isinstance(reply, dict) or "predictions" not in reply:
+    if not isinstance(reply, dict) or not isinstance(reply.get("predictions"), list):
         raise UserError(f"--server={server}: the answer has no predictions")
-    return np.asarray(reply["predictions"], dtype=np.float32)
+    rows = reply["predictions"]
+    if rows and isinstance(rows[0], dict):
+        rows = [_embeddings_output(row, model_name) for row in rows]
+    try:
+        return np.asarray(rows, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise UserError(f"--model_name={model_name}: its predictions are not embeddings "
+                        "(not a dvml_tf export)") from None
 
 
 def predict_rest(server: str, model_name: str, encoded_images: List[bytes],
@@ -58,9 +83,9 @@ def predict_rest(server: str, model_name: str, encoded_images: List[bytes],
     request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return rest_response_embeddings(response.read(), server)
+            return rest_response_embeddings(response.read(), server, model_name)
     except urllib.error.HTTPError as error:
-        return rest_response_embeddings(error.read(), server)
+        return rest_response_embeddings(error.read(), server, model_name, error.code)
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise UserError(f"--server={server}: cannot connect ({reason})") from None
@@ -110,5 +135,7 @@ def predict_grpc(server: str, model_name: str, encoded_images: List[bytes],
     except grpc.RpcError as error:
         if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
             raise ServerRejected(error.details()) from None
+        if error.code() == grpc.StatusCode.NOT_FOUND:
+            raise _model_not_served(model_name, server, error.details()) from None
         raise UserError(f"--server={server}: {error.code().name}: {error.details()}") from None
-    return tf.make_ndarray(response.outputs[OUTPUT_NAME])
+    return tf.make_ndarray(_embeddings_output(response.outputs, model_name))

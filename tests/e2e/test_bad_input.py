@@ -503,19 +503,27 @@ def test_evaluate_huge_finite_embeddings_are_normalised_not_zeroed():
 # serving_client --------------------------------------------------------------------------
 
 class _StandIn(http.server.BaseHTTPRequestHandler):
-    """A loopback server: answers HTML, or TF Serving's JSON rejecting b"bad" images."""
+    """A loopback server: answers HTML, or TF Serving's JSON rejecting b"bad" images. Its
+    models, as TF Serving answers for them: "m" (one output), "named" (named outputs, the
+    embeddings among them), "classifier" (named outputs, no embeddings); others: 404."""
 
     html = False
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         images = [i["b64"] for i in body["instances"]]
+        model = self.path.split("/v1/models/", 1)[1].split(":", 1)[0]
         if self.html:
             code, reply = 502, b"<html><body>Bad Gateway</body></html>"
+        elif model not in ("m", "named", "classifier"):
+            code, reply = 404, json.dumps(
+                {"error": f"Servable not found for request: Latest({model})"}).encode()
         elif "YmFk" in images:  # base64 of b"bad"
             code, reply = 400, json.dumps({"error": "Invalid image data"}).encode()
         else:
-            code, reply = 200, json.dumps({"predictions": [[1.0, 0.0]] * len(images)}).encode()
+            row = {"m": [1.0, 0.0], "named": {"embeddings": [1.0, 0.0], "norm": 1.0},
+                   "classifier": {"scores": [0.1, 0.9], "classes": 1}}[model]
+            code, reply = 200, json.dumps({"predictions": [row] * len(images)}).encode()
         self.send_response(code)
         self.end_headers()
         self.wfile.write(reply)
@@ -537,6 +545,25 @@ def test_serving_client_against_a_server_answering_html_is_one_line(stand_in):
     _StandIn.html = True
     message = one_line_error(serving_client.predict_rest, stand_in, "m", [b"good"])
     assert message.startswith(f"--server={stand_in}: the answer is not TensorFlow Serving's")
+
+
+def test_serving_client_reads_named_outputs_and_refuses_a_model_without_embeddings(stand_in):
+    embeddings = serving_client.predict_rest(stand_in, "named", [b"good", b"good"])
+    np.testing.assert_array_equal(embeddings, [[1.0, 0.0], [1.0, 0.0]])
+    message = one_line_error(serving_client.predict_rest, stand_in, "classifier", [b"good"])
+    assert message == ("--model_name=classifier: the model answers with classes, scores, not "
+                       "embeddings: not a dvml_tf export")
+
+
+def test_serving_client_blames_a_wrong_model_name_not_the_images(stand_in, tmp_path):
+    image = tmp_path / "a.png"
+    image.write_bytes(b"good")
+    result = subprocess.run(
+        [sys.executable, "-m", "dvml_tf.cli.serving_client", f"--server={stand_in}",
+         "--model_name=nope", str(image)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: --model_name=nope: {stand_in} serves no such "
+                                     "model (Servable not found for request: Latest(nope))")
 
 
 def test_serving_client_names_the_rejected_image_and_keeps_the_others(stand_in):
