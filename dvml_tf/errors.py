@@ -6,7 +6,7 @@ import glob
 import importlib
 import os
 import shutil
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator
 
 OUT_OF_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 # How TensorFlow's C++ file writers report the same errnos (as tf.errors.OpError).
@@ -17,10 +17,19 @@ class UserError(Exception):
     """Bad input from the user (flag, file, image): printed as one line, exit status 2."""
 
 
-def first_line(error: BaseException, limit: Optional[int] = 200) -> str:
-    """The first non-empty line of an exception's message (its type's name when it has
-    none), at most `limit` characters: the reason quoted in a UserError."""
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]
+def one_line(text: str, limit: int = 200) -> str:
+    """The first non-empty line of `text`; one longer than `limit` characters is cut at a
+    word boundary and ends in '...'."""
+    line = (text.strip().splitlines() or [""])[0].strip()
+    if len(line) <= limit:
+        return line
+    return line[:limit - 3].rsplit(" ", 1)[0].rstrip(" ,;:") + "..."
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type's name when it has none): the
+    reason quoted in a UserError."""
+    return one_line(str(error), limit) or type(error).__name__
 
 
 def is_out_of_space(error: BaseException) -> bool:

@@ -44,7 +44,7 @@ def main(argv: List[str]) -> None:
                               "embedding": [round(float(v), 6) for v in embedded[path]]}))
     if rejected:
         first = next(iter(rejected))
-        raise UserError(f"{first}: the model server rejected it ({rejected[first][:160]})"
+        raise UserError(f"{first}: the model server rejected it ({rejected[first]})"
                         + (f"; {len(rejected) - 1} more rejected" if len(rejected) > 1 else ""))
 
 

@@ -79,7 +79,7 @@ def _keras_application(name, image_size, weights):
     except Exception as error:  # download failures surface as many exception types
         raise UserError(
             f"--backbone_weights={weights}: could not load weights for {name} "
-            f"({first_line(error, limit=None)}); "
+            f"({first_line(error, limit=1000)}); "
             "put the Keras weights file in ~/.keras/models or pass its path"
         ) from None
 

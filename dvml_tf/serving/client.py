@@ -8,7 +8,7 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
-from dvml_tf.errors import UserError, require_extra
+from dvml_tf.errors import UserError, one_line, require_extra
 from dvml_tf.files import read_file
 
 INPUT_NAME = "image_bytes"
@@ -37,7 +37,7 @@ class ServerRejected(Exception):
 
 def _model_not_served(model_name: str, server: str, reason: str) -> UserError:
     return UserError(f"--model_name={model_name}: {server} serves no such model "
-                     f"({reason[:160]})")
+                     f"({one_line(reason, 160)})")
 
 
 def _embeddings_output(outputs, model_name: str):
@@ -105,7 +105,7 @@ def predict_each(predict: Callable[[List[bytes]], np.ndarray], paths: List[str],
         try:
             embedded[path] = predict([data])[0]
         except ServerRejected as error:
-            rejected[path] = str(error)
+            rejected[path] = one_line(str(error), 160)
     return embedded, rejected
 
 

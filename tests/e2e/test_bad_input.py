@@ -502,6 +502,11 @@ def test_evaluate_huge_finite_embeddings_are_normalised_not_zeroed():
 
 # serving_client --------------------------------------------------------------------------
 
+# What TF Serving answers for bytes that are no image: TensorFlow's message, over lines.
+TF_DECODE_ERROR = ("Unknown image file format. One of JPEG, PNG, GIF, BMP required.\n\t "
+                   "[[{{function_node __inference_serve_images_4150}}{{node DecodeImage}}]]")
+
+
 class _StandIn(http.server.BaseHTTPRequestHandler):
     """A loopback server: answers HTML, or TF Serving's JSON rejecting b"bad" images. Its
     models, as TF Serving answers for them: "m" (one output), "named" (named outputs, the
@@ -519,7 +524,7 @@ class _StandIn(http.server.BaseHTTPRequestHandler):
             code, reply = 404, json.dumps(
                 {"error": f"Servable not found for request: Latest({model})"}).encode()
         elif "YmFk" in images:  # base64 of b"bad"
-            code, reply = 400, json.dumps({"error": "Invalid image data"}).encode()
+            code, reply = 400, json.dumps({"error": TF_DECODE_ERROR}).encode()
         else:
             row = {"m": [1.0, 0.0], "named": {"embeddings": [1.0, 0.0], "norm": 1.0},
                    "classifier": {"scores": [0.1, 0.9], "classes": 1}}[model]
@@ -571,4 +576,20 @@ def test_serving_client_names_the_rejected_image_and_keeps_the_others(stand_in):
     embedded, rejected = serving_client.predict_each(
         predict, ["a.png", "b.png", "c.png"], [b"good", b"bad", b"good"])
     assert sorted(embedded) == ["a.png", "c.png"]
-    assert rejected == {"b.png": "Invalid image data"}
+    assert rejected == {"b.png": "Unknown image file format. One of JPEG, PNG, GIF, BMP required."}
+
+
+def test_serving_client_command_answers_good_images_and_names_a_bad_one_in_one_line(
+        stand_in, tmp_path):
+    (tmp_path / "a.png").write_bytes(b"good")
+    (tmp_path / "b.txt").write_bytes(b"bad")
+    result = subprocess.run(
+        [sys.executable, "-m", "dvml_tf.cli.serving_client", f"--server={stand_in}",
+         "--model_name=m", str(tmp_path / "a.png"), str(tmp_path / "b.txt")],
+        cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert [json.loads(line)["image"] for line in result.stdout.splitlines()] == [
+        str(tmp_path / "a.png")]
+    assert result.stderr == (f"error: {tmp_path / 'b.txt'}: the model server rejected it "
+                             "(Unknown image file format. One of JPEG, PNG, GIF, BMP "
+                             "required.)\n")
