@@ -2,6 +2,7 @@
 is known by construction."""
 import numpy as np
 import pytest
+from scipy import stats
 
 from dvml_tf.evaluation import diagnostics
 from dvml_tf.evaluation.diagnostics import (
@@ -112,3 +113,42 @@ def test_synthesized_samples_probe_a_capped_subset(monkeypatch):
     capped = synthesized_samples(z, np.zeros_like(z), np.full_like(z, np.log(0.01 ** 2)),
                                  labels)
     assert capped["nearest_centre_own_class_synthesized"] == 1.0
+
+
+def test_ks_p_values_by_hand():
+    # Class 0 in two dimensions; class 1 has two images and is left out (fewer than 3).
+    x = np.array([[1.0, 0], [2, 3], [4, 6], [9, 9], [9, 8]])
+    labels = np.array([0, 0, 0, 1, 1])
+    # dimension 0: central -4/3, -1/3, 5/3, deviation sqrt(7/3); dimension 1: -3, 0, 3, sd 3.
+    first = np.array([-4, -1, 5]) / 3 / np.sqrt(7 / 3)
+    second = np.array([-1.0, 0, 1])
+    expected = (stats.kstest(first, "norm").pvalue + stats.kstest(second, "norm").pvalue) / 2
+    np.testing.assert_allclose(ks_p_values(x, labels), [expected])
+    report = embedding_diagnostics(x, labels)
+    assert report["ks_classes"] == 1 and report["ks_p_value_mean"] == pytest.approx(expected)
+
+
+def test_variance_branch_by_hand():
+    mu = np.array([[1.0, 0], [3, 0], [0, 2], [0, 4]])
+    labels = np.array([0, 0, 1, 1])
+    sigma = np.array([[1.0, 3], [3, 5], [1, 3], [3, 5]])  # per dimension: mean 2 and 4
+    log_var = np.log(sigma ** 2)
+    # Var(mu) per dimension 1.5 and 2.75; the centres (2, 0), (0, 3) vary 1 and 2.25.
+    assert variance_branch(mu, log_var, labels) == pytest.approx({
+        "sigma_mean": 3.0, "sigma_min_dimension": 2.0, "sigma_max_dimension": 4.0,
+        "mu_norm_mean": 2.5, "active_units": 2, "mu_between_class_share": 3.25 / 4.25})
+
+
+def test_synthesized_samples_by_hand():
+    z = np.array([[2.0, 0], [1, 1], [0, 3], [0, 1]])
+    labels = np.array([0, 0, 1, 1])
+    mu = np.tile([0.0, 5.0], (4, 1))  # moves every sample towards class 1's direction
+    tiny = np.full_like(z, -80.0)  # sigma e^-40: no noise to speak of
+    report = synthesized_samples(z, mu, tiny, labels)
+    # The samples (2, 5), (1, 6), (0, 8), (0, 6): class 0's both nearest class 1's centre.
+    assert report == pytest.approx({
+        "z_invariant_norm_mean": (2 + np.sqrt(2) + 3 + 1) / 4,
+        "noise_norm_mean": 0.0,
+        "cosine_to_z_invariant_mean": (2 / np.sqrt(29) + 7 / np.sqrt(74) + 1 + 1) / 4,
+        "nearest_centre_own_class_real": 1.0,
+        "nearest_centre_own_class_synthesized": 0.5}, abs=1e-8)
