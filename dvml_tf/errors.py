@@ -5,6 +5,7 @@ import errno
 import glob
 import importlib
 import os
+import re
 import shutil
 from typing import Iterable, Iterator
 
@@ -17,10 +18,14 @@ class UserError(Exception):
     """Bad input from the user (flag, file, image): printed as one line, exit status 2."""
 
 
+# What TensorFlow wraps around an op's message: "{{function_node ...}}" and "[Op:Name] ...".
+TF_OP_DECORATION = re.compile(r"\{\{[^}]*\}\}|\[Op:[^\]]*\].*$")
+
+
 def one_line(text: str, limit: int = 200) -> str:
-    """The first non-empty line of `text`; one longer than `limit` characters is cut at a
-    word boundary and ends in '...'."""
-    line = (text.strip().splitlines() or [""])[0].strip()
+    """The first non-empty line of `text` without TensorFlow's op decoration; one longer
+    than `limit` characters is cut at a word boundary and ends in '...'."""
+    line = TF_OP_DECORATION.sub("", (text.strip().splitlines() or [""])[0]).strip()
     if len(line) <= limit:
         return line
     return line[:limit - 3].rsplit(" ", 1)[0].rstrip(" ,;:") + "..."

@@ -2,9 +2,10 @@
 the central latent space, a grid of queries and their nearest neighbours, and a
 TensorBoard projector (dvml_tf/evaluation/figures.py).
 --data_dir is needed only when the run's dataset has moved since it trained."""
+import contextlib
 import logging
 import os
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import tensorflow as tf
 from absl import flags
@@ -13,6 +14,7 @@ from PIL import Image
 from dvml_tf.cli import settings
 from dvml_tf.cli.common import run_command
 from dvml_tf.data.datasets import load_splits
+from dvml_tf.errors import UserError, first_line, out_of_space_is_user_error
 from dvml_tf.evaluation.figures import (
     FIGURE_DESCRIPTIONS,
     central_latent_space,
@@ -36,6 +38,19 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
                          flag_values=flag_values)
 
 
+@contextlib.contextmanager
+def _writing_into(model_dir: str) -> Iterator[None]:
+    """A folder that cannot be written (permissions, a file in the way, a full disk): one
+    line naming it."""
+    with out_of_space_is_user_error(f"--model_dir={model_dir}"):
+        try:
+            yield
+        except (OSError, tf.errors.PermissionDeniedError,
+                tf.errors.FailedPreconditionError) as error:
+            raise UserError(f"--model_dir={model_dir}: cannot write the figures there "
+                            f"({first_line(error, 160)})") from None
+
+
 def visualize(model_dir: str, data_dir: Optional[str] = None,
               max_images: int = 1500) -> Dict[str, str]:
     """Writes the figures and the projector files; returns the figure paths."""
@@ -46,6 +61,12 @@ def visualize(model_dir: str, data_dir: Optional[str] = None,
     embeddings, labels = compute_embeddings(model, subset, config.image_sizes(training=False),
                                             config.eval_batch_size)
     thumbnails = thumbnails_of(subset, range(len(subset)), config)
+    with _writing_into(model_dir):
+        return _write_figures(model_dir, step, embeddings, labels, thumbnails, subset,
+                              config.seed)
+
+
+def _write_figures(model_dir, step, embeddings, labels, thumbnails, subset, seed):
     figures = os.path.join(model_dir, "figures")
     os.makedirs(figures, exist_ok=True)
     paths = {name: os.path.join(figures, f"{name}.png")
@@ -57,7 +78,7 @@ def visualize(model_dir: str, data_dir: Optional[str] = None,
          f"Central latent space (embedding minus class centre), step {step}",
          paths["central_latent_space"], subset.class_name)
     Image.fromarray(retrieval_grid(embeddings, labels, thumbnails,
-                                   retrieval_queries(labels, seed=config.seed))).save(
+                                   retrieval_queries(labels, seed=seed))).save(
         paths["retrieval"])
     log_dir = os.path.join(model_dir, "logs", "visualize")
     writer = tf.summary.create_file_writer(log_dir)

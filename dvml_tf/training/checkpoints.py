@@ -33,6 +33,9 @@ def restore_latest(manager: tf.train.CheckpointManager) -> Optional[str]:
     if path:
         try:
             manager.checkpoint.restore(path).assert_existing_objects_matched()
+        except (IndexError, tf.errors.DataLossError) as error:
+            raise UserError(f"{path}: damaged or cut short ({first_line(error)}); it "
+                            "cannot be loaded") from None
         except (AssertionError, ValueError, KeyError, tf.errors.OpError) as error:
             raise UserError(f"{path} does not match this model (trained with other settings "
                             f"or an older dvml_tf): {first_line(error)}") from None

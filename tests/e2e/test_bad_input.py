@@ -228,6 +228,45 @@ def test_an_export_that_answers_a_probe_with_nan_is_not_published(tmp_path):
     assert message.endswith("not one finite unit embedding of 4; nothing published")
 
 
+def test_visualize_without_a_run_or_a_checkpoint_is_one_line(tmp_path):
+    from dvml_tf.cli.visualize import visualize
+    from dvml_tf.training.checkpoints import save_run_config
+
+    message = one_line_error(visualize, str(tmp_path / "none"))
+    assert message.endswith("no trained run found (run_config.json is missing); train first")
+    save_run_config(config_of(*TINY_DIGITS, f"--model_dir={tmp_path / 'bare'}"))
+    assert one_line_error(visualize, str(tmp_path / "bare")).endswith(
+        "no checkpoint to load; train first")
+
+
+def test_a_truncated_checkpoint_is_one_line_for_every_reader(trained_run_dir):
+    from dvml_tf.cli.visualize import visualize
+
+    data = next((trained_run_dir / "checkpoints").glob("ckpt-*.data-*"))
+    data.write_bytes(data.read_bytes()[:1000])
+    before = snapshot(trained_run_dir)
+    prefix = str(data).split(".data-")[0]
+    expected = (f"{prefix}: damaged or cut short (Read less bytes than requested); it "
+                "cannot be loaded")
+    assert one_line_error(visualize, str(trained_run_dir)) == expected
+    for mode in ("train", "eval"):
+        config = config_of(*TINY_DIGITS, f"--model_dir={trained_run_dir}", f"--mode={mode}",
+                           "--train_steps=6")
+        assert one_line_error(run_modes, config) == expected
+    assert snapshot(trained_run_dir) == before
+
+
+@pytest.mark.parametrize("blocked", ["figures", "logs/visualize"])
+def test_visualize_into_a_folder_it_cannot_write_is_one_line(trained_run_dir, blocked):
+    from dvml_tf.cli.visualize import visualize
+
+    (trained_run_dir / blocked).parent.mkdir(exist_ok=True)
+    (trained_run_dir / blocked).write_text("mine")
+    message = one_line_error(visualize, str(trained_run_dir), max_images=40)
+    assert message.startswith(f"--model_dir={trained_run_dir}: cannot write the figures there (")
+    assert (trained_run_dir / blocked).read_text() == "mine"
+
+
 def test_rerun_with_other_architecture_is_refused_before_writing(trained_run_dir):
     before = snapshot(trained_run_dir)
     for flag in ("--embedding_dim=16", "--backbone=googlenet", "--image_size=12"):
