@@ -45,9 +45,15 @@ class RetrievalIndex:
         return [[(self.names[j], float(d)) for d, j in zip(row_d, row_j)]
                 for row_d, row_j in zip(distances, rows)]
 
-    def save(self, path: str) -> None:
-        """Writes the index, its names and metadata to `path` (.npz)."""
-        with open(path, "wb") as f:
+    def save(self, path: str, overwrite: bool = False) -> None:
+        """Writes the index, its names and metadata to `path` (.npz); an existing file is
+        a one-line UserError unless `overwrite`."""
+        try:
+            f = open(path, "wb" if overwrite else "xb")
+        except FileExistsError:
+            raise UserError(f"{path}: already exists (pass overwrite=True to replace it)"
+                            ) from None
+        with f:
             np.savez(f, faiss_index=faiss.serialize_index(self._index),
                      names=np.asarray(self.names), metadata=np.array(json.dumps(self.metadata)))
 

@@ -94,6 +94,12 @@ def test_retrieval_index_finds_the_exact_neighbours_and_round_trips(tmp_path):
     loaded = dvml_tf.RetrievalIndex.load(str(tmp_path / "index.npz"))
     assert loaded.names == names and loaded.metadata == {"export": "e/1"}
     np.testing.assert_array_equal(loaded.search(queries, k=5)[1], rows)
+    saved = (tmp_path / "index.npz").read_bytes()
+    with pytest.raises(UserError, match="index.npz: already exists"):
+        dvml_tf.RetrievalIndex(gallery[:3], names[:3]).save(str(tmp_path / "index.npz"))
+    assert (tmp_path / "index.npz").read_bytes() == saved
+    dvml_tf.RetrievalIndex(gallery[:3], names[:3]).save(str(tmp_path / "index.npz"), True)
+    assert dvml_tf.RetrievalIndex.load(str(tmp_path / "index.npz")).names == names[:3]
     with pytest.raises(UserError, match="NaN"):
         dvml_tf.RetrievalIndex(np.full((2, 3), np.nan))
     with pytest.raises(UserError, match="3 names for 2 embeddings"):
