@@ -46,6 +46,10 @@ class RunConfig:
     data_dir: Optional[str] = _setting(
         None, "TFDS data dir (cub, cars, sop), image root (folder), or where the generated "
         "glyphs are cached (default $XDG_CACHE_HOME/dvml_tf, i.e. ~/.cache/dvml_tf).")
+    keep_downloads: bool = _setting(
+        True, "cub, cars, sop through TFDS: keep what TFDS downloaded and prepared once the "
+        "image files under <data_dir>/dvml_tf_images are complete; false removes it then "
+        "(never upstream files of your own).")
     split_file: Optional[str] = _setting(
         None, "--dataset=folder: lines NAME,train or NAME,test assigning class folders "
         "(default: the first half of the sorted folders trains).")

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import time
+from typing import Optional
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 CLEAR_LINE = "\r\033[K"
@@ -80,3 +81,34 @@ def install_log_handler(level: int = logging.INFO) -> None:
     root.addHandler(LineHandler())
     root.setLevel(level)
     logging.getLogger("absl").setLevel(level)
+
+
+class CountProgress:
+    """Progress of a long count ('writing the images of sop/train: 1,200 / 59,551'): the
+    status line on a terminal (at most every `redraw_seconds`), elsewhere a line every
+    `line_seconds`; a closing line with the count and the time taken."""
+
+    def __init__(self, what: str, total: Optional[int] = None, redraw_seconds: float = 0.25,
+                 line_seconds: float = 30.0):
+        self.what, self.total, self.count = what, total, 0
+        self.redraw_seconds, self.line_seconds = redraw_seconds, line_seconds
+        self.started = self.drawn = time.monotonic()
+
+    def text(self) -> str:
+        counted = f"{self.count:,}" + (f" / {self.total:,}" if self.total else "")
+        return f"{self.what}: {counted}"
+
+    def advance(self, count: int = 1) -> None:
+        self.count += count
+        now = time.monotonic()
+        if STATUS.is_tty() and now - self.drawn >= self.redraw_seconds:
+            STATUS.show(self.text())
+            self.drawn = now
+        elif not STATUS.is_tty() and now - self.drawn >= self.line_seconds:
+            STATUS.write_line(time.strftime("%H:%M:%S ") + self.text())
+            self.drawn = now
+
+    def done(self) -> None:
+        STATUS.clear()
+        STATUS.write_line(time.strftime("%H:%M:%S ") + self.text()
+                          + f" ({time.monotonic() - self.started:.0f} s)")

@@ -17,6 +17,8 @@ import scipy.io
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from dvml_tf.data import upstream_hosts
+
 
 def label_colour(label):
     """An RGB colour per label, far enough apart to survive JPEG compression."""
@@ -117,12 +119,15 @@ def write_sop(mirror, train_class_ids, test_class_ids, images_per_class=3):
 
 
 @contextlib.contextmanager
-def offline_downloads(files):
+def offline_downloads(files, requested=None):
     """Serves `files` ({upstream file name: local path}) to TFDS in place of the network:
-    a URL is answered by the file named as its last path component. Extraction, checksum-free
-    caching and preparation stay TFDS's own (the pattern of TFDS's dummy-data tests)."""
+    a URL is answered by the file named as its last path component, and so is the check
+    of the hosts. Extraction, checksum-free caching and preparation stay TFDS's own (the
+    pattern of TFDS's dummy-data tests). The URLs TFDS asks for are added to `requested`."""
 
     def fetch(url):
+        if requested is not None:
+            requested.append(str(url))
         name = os.path.basename(str(url).split("?")[0])
         if name not in files:
             raise AssertionError(f"unexpected download {url}")
@@ -134,6 +139,10 @@ def offline_downloads(files):
     def download_and_extract(self, url_or_urls):
         return self.extract(download(self, url_or_urls))
 
+    def unreachable(url, timeout):  # the check of the hosts asks the stand-in too
+        return None if os.path.basename(url.split("?")[0]) in files else "HTTP 404"
+
     with mock.patch.multiple(tfds.download.DownloadManager, download=download,
-                             download_and_extract=download_and_extract):
+                             download_and_extract=download_and_extract), \
+            mock.patch.object(upstream_hosts, "_unreachable", unreachable):
         yield

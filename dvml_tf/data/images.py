@@ -3,7 +3,7 @@ export all use, so that an image accepted by a scan always trains."""
 import concurrent.futures
 import io
 import os
-from typing import List
+from typing import Callable, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -52,8 +52,15 @@ def decodes_exactly(path: str) -> bool:
     return reference is None or np.array_equal(decoded, reference)
 
 
-def usable_images(paths: List[str]) -> List[str]:
-    """The paths that decode exactly, checked in parallel threads (decoders release the GIL)."""
+def usable_images(paths: List[str], checked: Optional[Callable[[], None]] = None
+                  ) -> List[str]:
+    """The paths that decode exactly, checked in parallel threads (decoders release the
+    GIL); `checked` is called after each path (progress)."""
+    usable = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
-        return [path for path, ok in zip(paths, pool.map(decodes_exactly, paths, chunksize=64))
-                if ok]
+        for path, ok in zip(paths, pool.map(decodes_exactly, paths, chunksize=64)):
+            if ok:
+                usable.append(path)
+            if checked:
+                checked()
+    return usable

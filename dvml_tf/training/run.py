@@ -121,7 +121,8 @@ def closing_line(metrics: Dict[str, object], step: int, arrow: str = "\u2192") -
 
 def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
     strategy = _set_up_tensorflow(config)
-    train_split, test_split = load_splits(config.dataset, config.data_dir, config.split_file)
+    train_split, test_split = load_splits(config.dataset, config.data_dir, config.split_file,
+                                          config.keep_downloads)
     if config.mode in TRAINING_MODES:
         config = with_proxy_table(config, train_split)
         _warn_about_frozen_random_features(config)

@@ -1,17 +1,29 @@
-"""The real TFDS builders of CUB-200-2011, Cars196 and SOP, fed tiny copies of their
-upstream downloads offline, prepare and train end to end through --dataset=cub|cars|sop.
+"""The paper's datasets as users get them: the real TFDS builders fed tiny copies of their
+upstream downloads offline, the package's own reader of the same files (the route when a
+host is gone), a fast one-line failure when a host does not answer, and --keep_downloads.
 
 A missing dependency of a builder (importlib_resources, OpenCV, SciPy) or a changed
 builder fails here.
 """
+import collections
 import json
+import os
+import shutil
+import tarfile
+import time
+import zipfile
+from unittest import mock
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 import upstream_datasets as upstream
 
 from dvml_tf.cli.settings import parse_config
+from dvml_tf.data import upstream_hosts
+from dvml_tf.data.tfds_datasets import TFDS_NAMES, load_tfds_splits
+from dvml_tf.errors import UserError
 from dvml_tf.training.run import run_modes
 
 pytestmark = pytest.mark.slow
@@ -28,16 +40,33 @@ TINY_RUN = ["--backbone=small_cnn", "--image_size=16", "--resize_size=18", "--em
             "--images_per_class=2", "--train_steps=2", "--checkpoint_every=2", "--recall_k=1"]
 
 
-@pytest.mark.parametrize("dataset", sorted(DATASETS))
-def test_real_builder_prepares_offline_and_trains(tmp_path, dataset):
-    write, test_labels = DATASETS[dataset]
+def _mirror(tmp_path, dataset):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
+    return DATASETS[dataset][0](mirror)
+
+
+def _colours_by_label(split):
+    """{label: sorted mean colours of its images}: what a split holds, whatever its order."""
+    colours = collections.defaultdict(list)
+    for path, label in zip(split.images, split.labels):
+        image = tf.io.decode_jpeg(tf.io.read_file(path)).numpy()
+        colours[int(label)].append(tuple(np.round(image.mean((0, 1)) / 10)))
+    return {label: sorted(values) for label, values in colours.items()}
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_real_builder_prepares_offline_and_trains(tmp_path, dataset):
+    files = _mirror(tmp_path, dataset)
+    test_labels = DATASETS[dataset][1]
     data_dir, model_dir = tmp_path / "tensorflow_datasets", tmp_path / "run"
-    with upstream.offline_downloads(write(mirror)):
+    requested = []
+    with upstream.offline_downloads(files, requested):
         metrics = run_modes(parse_config([
             f"--dataset={dataset}", f"--data_dir={data_dir}", f"--model_dir={model_dir}",
             f"--export_dir={tmp_path / 'export'}", *TINY_RUN]))
+    # The hosts checked before TFDS starts are the ones its builder downloads from.
+    assert set(requested) == set(upstream_hosts.UPSTREAM_URLS[dataset])
     assert metrics["num_test_classes"] == len(test_labels) and metrics["step"] == 2
     assert json.loads((model_dir / "metrics.json").read_text())["step"] == 2
     assert (tmp_path / "export" / f"dvml_{dataset}" / "1" / "saved_model.pb").exists()
@@ -49,3 +78,124 @@ def test_real_builder_prepares_offline_and_trains(tmp_path, dataset):
         np.testing.assert_allclose(image.mean((0, 1)), upstream.label_colour(label), atol=6)
     if dataset == "sop":
         assert set(index["labels"]) == test_labels
+
+
+def _extract(files, folder):
+    """The upstream files as users often have them: each archive extracted."""
+    folder.mkdir()
+    for name, path in files.items():
+        if name.endswith(".tgz"):
+            with tarfile.open(path) as archive:
+                archive.extractall(folder, filter="data")
+        elif name.endswith(".zip"):
+            with zipfile.ZipFile(path) as archive:
+                archive.extractall(folder)
+        else:
+            shutil.copy(path, folder / name)
+    return folder
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_the_upstream_files_of_a_user_give_the_splits_tfds_gives_without_network(
+        tmp_path, dataset):
+    files = _mirror(tmp_path, dataset)
+    with upstream.offline_downloads(files):
+        through_tfds = load_tfds_splits(dataset, str(tmp_path / "tfds"))
+    mirror = tmp_path / "mirror"
+    before = {p: p.read_bytes() for p in mirror.rglob("*") if p.is_file()}
+    for folder in (mirror, _extract(files, tmp_path / "extracted")):
+        with mock.patch.object(tfds, "builder", side_effect=AssertionError("TFDS was used")):
+            own = load_tfds_splits(dataset, str(folder))
+        for ours, theirs in zip(own, through_tfds):
+            assert _colours_by_label(ours) == _colours_by_label(theirs)
+        assert (folder / "dvml_tf_images" / TFDS_NAMES[dataset] / "upstream").is_dir()
+    assert {p: p.read_bytes() for p in before} == before  # the user's files only read
+
+
+def test_upstream_files_of_a_user_train_end_to_end(tmp_path):
+    _mirror(tmp_path, "cars")
+    with mock.patch.object(tfds, "builder", side_effect=AssertionError("TFDS was used")):
+        metrics = run_modes(parse_config([
+            "--dataset=cars", f"--data_dir={tmp_path / 'mirror'}",
+            f"--model_dir={tmp_path / 'run'}", "--export_dir=", *TINY_RUN]))
+    assert metrics["num_test_classes"] == 2 and metrics["step"] == 2
+
+
+def test_some_upstream_files_missing_are_named_in_one_line(tmp_path):
+    files = _mirror(tmp_path, "cars")
+    os.remove(files["car_devkit.tgz"])
+    with pytest.raises(UserError) as raised:
+        load_tfds_splits("cars", str(tmp_path / "mirror"))
+    assert str(raised.value) == (
+        f"--data_dir={tmp_path / 'mirror'} holds some of --dataset=cars's upstream files but "
+        "not car_devkit.tgz (or the folders they extract to)")
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_a_host_that_does_not_answer_is_one_line_within_30_s_leaving_nothing(
+        tmp_path, dataset, monkeypatch):
+    # Port 1 of the loopback: refused at once, as a machine without network refuses.
+    dead = tuple(f"http://127.0.0.1:1/{os.path.basename(url.split('?')[0])}"
+                 for url in upstream_hosts.UPSTREAM_URLS[dataset])
+    monkeypatch.setitem(upstream_hosts.UPSTREAM_URLS, dataset, dead)
+    data_dir = tmp_path / "tensorflow_datasets"
+    started = time.monotonic()
+    with pytest.raises(UserError) as raised:
+        load_tfds_splits(dataset, str(data_dir))
+    assert time.monotonic() - started < 30
+    message = str(raised.value)
+    assert message.startswith(f"--dataset={dataset}: cannot download {dead[0]} (")
+    assert "pass it as --data_dir (BUILD.md" in message and "\n" not in message
+    assert not data_dir.exists()
+
+
+def test_a_gone_file_is_named_with_its_http_status(tmp_path, monkeypatch):
+    import http.server
+    import threading
+
+    class Gone(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Gone)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/~jkrause/car196/cars_train.tgz"
+    monkeypatch.setitem(upstream_hosts.UPSTREAM_URLS, "cars", (url,))
+    try:
+        assert upstream_hosts.first_unreachable("cars") == (url, "HTTP 404")
+    finally:
+        server.shutdown()
+
+
+def test_a_failed_preparation_removes_what_it_made_and_nothing_else(tmp_path):
+    files = _mirror(tmp_path, "cars")
+    data_dir = tmp_path / "tensorflow_datasets"
+    data_dir.mkdir()
+    (data_dir / "mine.txt").write_text("keep")
+    del files["cars_test.tgz"]  # TFDS's download of it fails midway through preparation
+    with upstream.offline_downloads(files), pytest.raises(UserError, match="TFDS could not"), \
+            mock.patch.object(upstream_hosts, "_unreachable", lambda url, timeout: None):
+        load_tfds_splits("cars", str(data_dir))
+    assert sorted(p.name for p in data_dir.iterdir()) == ["mine.txt"]
+
+
+def test_keep_downloads_false_drops_tfds_files_once_the_images_are_written(tmp_path):
+    files = _mirror(tmp_path, "sop")
+    data_dir = tmp_path / "tensorflow_datasets"
+    with upstream.offline_downloads(files):
+        kept = load_tfds_splits("sop", str(data_dir))
+    name = TFDS_NAMES["sop"]
+    assert (data_dir / "downloads" / name).is_dir() and (data_dir / name).is_dir()
+    # A later run with --keep_downloads=false: the images are complete, TFDS's files go.
+    dropped = load_tfds_splits("sop", str(data_dir), keep_downloads=False)
+    assert not (data_dir / "downloads" / name).exists()
+    assert not any((data_dir / name).iterdir())
+    with mock.patch.object(tfds.core.DatasetBuilder, "download_and_prepare",
+                           side_effect=AssertionError("prepared again")):
+        again = load_tfds_splits("sop", str(data_dir))
+    for split in (dropped, again):
+        np.testing.assert_array_equal(split[1].images, kept[1].images)

@@ -1,0 +1,129 @@
+"""CUB-200-2011, Cars196 and SOP from the upstream files a user obtained (when the
+authors' hosts are gone): no network, no TFDS. Put the files (archives, or the folders
+they extract to) in one folder and pass it as --data_dir; BUILD.md says where to get them.
+
+Labels are TFDS's (the upstream class number minus 1), and the protocol's class split is
+the one tfds_datasets.py applies, so either route gives the same splits. The images are
+copied once into `<data_dir>/dvml_tf_images/<tfds name>/upstream/<split>/`, each checked
+to decode; the user's files are only read.
+"""
+import io
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from dvml_tf.data import upstream_files
+from dvml_tf.data.image_cache import SplitFiles, read_cached_splits, write_image_cache
+from dvml_tf.errors import UserError, require_extra
+
+# Per dataset: (archive, the folder it extracts to) of each upstream file.
+UPSTREAM_FILES = {
+    "cub": [("CUB_200_2011.tgz", "CUB_200_2011")],
+    "cars": [("cars_train.tgz", "cars_train"), ("cars_test.tgz", "cars_test"),
+             ("car_devkit.tgz", "devkit"),
+             ("cars_test_annos_withlabels.mat", "cars_test_annos_withlabels.mat")],
+    "sop": [("Stanford_Online_Products.zip", "Stanford_Online_Products")],
+}
+# Labels below this number train (0-based): CUB classes 1-100, Cars196 1-98.
+FIRST_TEST_LABEL = {"cub": 100, "cars": 98}
+
+Listing = Dict[str, Tuple[str, int]]  # member name -> (split, label)
+
+
+def find_upstream_files(dataset: str, folder: Optional[str]) -> Optional[List[str]]:
+    """The paths of `dataset`'s upstream files in `folder`, or None when it holds none of
+    them; UserError naming what is missing when it holds some."""
+    if not folder or not os.path.isdir(folder):
+        return None
+    found = [upstream_files.find_source(folder, *names) for names in UPSTREAM_FILES[dataset]]
+    if not any(found):
+        return None
+    missing = [archive for (archive, _), path in zip(UPSTREAM_FILES[dataset], found) if not path]
+    if missing:
+        raise UserError(f"--data_dir={folder} holds some of --dataset={dataset}'s upstream "
+                        f"files but not {', '.join(missing)} (or the folders they extract to)")
+    return found
+
+
+def _protocol_split(dataset: str, label: int) -> str:
+    return "train" if label < FIRST_TEST_LABEL[dataset] else "test"
+
+
+def _cub_listing(archive: str) -> Listing:
+    """CUB_200_2011/images.txt: '<id> 001.Black_footed_Albatross/<name>.jpg'."""
+    text = upstream_files.read_member(archive, "CUB_200_2011/images.txt").decode()
+    listing = {}
+    for line in text.splitlines():
+        if line.strip():
+            relative = line.split()[1]
+            label = int(relative.split(".", 1)[0]) - 1
+            listing[f"CUB_200_2011/images/{relative}"] = (_protocol_split("cub", label), label)
+    return listing
+
+
+def _cars_annotations(mat_bytes: bytes, source: str) -> Dict[str, int]:
+    """{image file name: 0-based label} of a Cars196 annotation .mat file."""
+    require_extra("scipy", "--dataset=cars (reading its .mat annotations)")
+    import scipy.io
+
+    try:
+        records = scipy.io.loadmat(io.BytesIO(mat_bytes))["annotations"][0]
+        return {str(np.asarray(r["fname"]).item()): int(np.asarray(r["class"]).item()) - 1
+                for r in records}
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        raise UserError(f"{source}: not Cars196's annotations ({error})") from None
+
+
+def _cars_listing(train: str, test: str, devkit: str, test_annotations: str) -> Listing:
+    listing = {}
+    for folder, mat, source in (
+            ("cars_train", upstream_files.read_member(devkit, "devkit/cars_train_annos.mat"),
+             devkit),
+            ("cars_test", upstream_files.read_member(test_annotations, ".mat"),
+             test_annotations)):
+        for name, label in _cars_annotations(mat, source).items():
+            listing[f"{folder}/{name}"] = (_protocol_split("cars", label), label)
+    return listing
+
+
+def _sop_listing(archive: str) -> Listing:
+    """Ebay_train.txt / Ebay_test.txt: 'image_id class_id super_class_id path'."""
+    listing = {}
+    for split in ("train", "test"):
+        text = upstream_files.read_member(archive, f"Stanford_Online_Products/Ebay_{split}.txt")
+        for line in text.decode().splitlines()[1:]:
+            if line.strip():
+                _, class_id, _, path = line.split()
+                listing[f"Stanford_Online_Products/{path}"] = (split, int(class_id) - 1)
+    return listing
+
+
+def _listing_and_image_sources(dataset: str, paths: List[str]) -> Tuple[Listing, List[str]]:
+    if dataset == "cub":
+        return _cub_listing(paths[0]), paths
+    if dataset == "cars":
+        return _cars_listing(*paths), paths[:2]
+    return _sop_listing(paths[0]), paths
+
+
+def load_upstream_splits(dataset: str, name: str, paths: List[str], cache_root: str
+                         ) -> Dict[str, SplitFiles]:
+    """{"train", "test": (image paths, labels)} of the upstream files at `paths`, copied on
+    first use into `cache_root`/<split>/; images the annotations list but the files lack
+    are counted and skipped."""
+    splits = ("train", "test")
+    cached = read_cached_splits(cache_root, splits)
+    if cached:
+        return cached
+    listing, image_sources = _listing_and_image_sources(dataset, paths)
+
+    def images():
+        for source in image_sources:
+            for member, read in upstream_files.members(source):
+                if member in listing:
+                    split, label = listing[member]
+                    yield split, member.replace("/", "__"), label, read
+
+    return write_image_cache(cache_root, splits, images(), f"{name} (your upstream files)",
+                             expected=len(listing))
