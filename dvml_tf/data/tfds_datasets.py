@@ -36,7 +36,7 @@ SPLITS = ("train", "test")
 # What TFDS's builders import to prepare the data: CUB's masks (OpenCV), Cars196's .mat
 # annotations (SciPy); the [datasets] extra installs them.
 BUILDER_IMPORTS = {"cub": ("cv2",), "cars": ("scipy",)}
-MANUAL_ROUTE = "BUILD.md, 'The paper's datasets without their hosts'"
+MANUAL_ROUTE = "BUILD.md, 'The paper's datasets, and without their hosts'"
 
 
 def _split(paths, labels) -> ImageSplit:

@@ -12,7 +12,10 @@ LOCK_FILE = ".lock"
 @contextlib.contextmanager
 def holding_model_dir(model_dir: str) -> Iterator[None]:
     """Holds the lock of `model_dir` (created if missing), or raises UserError naming the
-    process that holds it. The kernel drops the lock when the process ends, however."""
+    process that holds it. The kernel drops the lock when the process ends, however. A
+    folder it created that holds nothing but the lock afterwards (the run failed before
+    writing) is removed."""
+    created = not os.path.exists(model_dir)
     try:
         os.makedirs(model_dir, exist_ok=True)
         descriptor = os.open(os.path.join(model_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
@@ -30,3 +33,6 @@ def holding_model_dir(model_dir: str) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
+        if created and os.listdir(model_dir) == [LOCK_FILE]:
+            os.remove(os.path.join(model_dir, LOCK_FILE))
+            os.rmdir(model_dir)

@@ -41,4 +41,4 @@ def test_bad_flag_is_one_line_error(results, flag):
     assert code == 2
     assert len(lines) == 1, stderr
     assert lines[0].startswith("error:") and f"--{flag}" in lines[0], lines[0]
-    assert not os.path.exists(model_dir / flag / "checkpoints")
+    assert not os.path.exists(model_dir / flag)  # nothing made, not even the lock's folder
