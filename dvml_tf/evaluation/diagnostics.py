@@ -25,11 +25,6 @@ SYNTHESIS_PROBE_IMAGES = 8192
 NEAREST_CENTRE_CHUNK = 1024
 
 
-def _classes_with_two_or_more(labels: np.ndarray) -> np.ndarray:
-    classes, counts = np.unique(labels, return_counts=True)
-    return classes[counts >= 2]
-
-
 def _class_sums(embeddings: np.ndarray, labels: np.ndarray
                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(the classes, each row's index among them, each class's sum of rows [C, D])."""
@@ -46,30 +41,40 @@ def class_centres(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def ks_p_values(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per class of at least 3 images: the mean over dimensions of the KS p-value of the
-    standardised central features against N(0, 1)."""
+    """Per class of at least 3 images, in label order: the mean over dimensions of the
+    KS p-value of the standardised central features against N(0, 1) (dimensions without
+    spread left out; classes without any, too). Classes of one size are tested together:
+    the statistic D = max_i max(i/n - F(z_(i)), F(z_(i)) - (i-1)/n) over the sorted
+    z_(i), and its exact p-value P(D_n >= D), as scipy's kstest computes them one by one."""
     central = embeddings - class_centres(embeddings, labels)
-    p_values = []
-    for label in np.unique(labels):
-        members = central[labels == label]
-        if len(members) < 3:
-            continue
-        spread = members.std(axis=0, ddof=1)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    members = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    p_values = np.full(len(counts), np.nan)
+    for n in np.unique(counts[counts >= 3]):
+        group = np.flatnonzero(counts == n)
+        block = central[members[starts[group][:, None] + np.arange(n)]]  # [classes, n, D]
+        spread = block.std(axis=1, ddof=1)
         usable = spread > 0
-        standardised = members[:, usable] / spread[usable]
-        p_values.append(np.mean([stats.kstest(column, "norm").pvalue
-                                 for column in standardised.T]))
-    return np.array(p_values)
+        cdf = stats.norm.cdf(np.sort(block / np.where(usable, spread, 1)[:, None], axis=1))
+        rank = np.arange(1, n + 1)[None, :, None]
+        statistic = np.maximum((rank / n - cdf).max(axis=1), (cdf - (rank - 1) / n).max(axis=1))
+        summed = np.where(usable, stats.kstwo.sf(statistic, n), 0.0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p_values[group] = summed / usable.sum(axis=1)
+    return p_values[np.isfinite(p_values)]
 
 
 def relative_deviation(embeddings: np.ndarray, labels: np.ndarray) -> float:
     """The average relative deviation (%): per class, the mean distance of its embeddings
     to their centre over the centre's norm; averaged over classes of 2 or more images."""
-    centres = class_centres(embeddings, labels)
-    distances = np.linalg.norm(embeddings - centres, axis=1)
-    ratios = [distances[labels == c].mean() / max(np.linalg.norm(centres[labels == c][0]), 1e-12)
-              for c in _classes_with_two_or_more(labels)]
-    return 100.0 * float(np.mean(ratios))
+    _, inverse, sums = _class_sums(embeddings, labels)
+    counts = np.bincount(inverse)
+    centres = sums / counts[:, None]
+    distances = np.linalg.norm(embeddings - centres[inverse], axis=1)
+    mean_distance = np.bincount(inverse, distances) / counts
+    ratios = mean_distance / np.maximum(np.linalg.norm(centres, axis=1), 1e-12)
+    return 100.0 * float(ratios[counts >= 2].mean())
 
 
 def variance_branch(mu: np.ndarray, log_var: np.ndarray, labels: np.ndarray) -> Dict[str, float]:

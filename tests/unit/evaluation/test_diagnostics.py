@@ -152,3 +152,18 @@ def test_synthesized_samples_by_hand():
         "cosine_to_z_invariant_mean": (2 / np.sqrt(29) + 7 / np.sqrt(74) + 1 + 1) / 4,
         "nearest_centre_own_class_real": 1.0,
         "nearest_centre_own_class_synthesized": 0.5}, abs=1e-8)
+
+
+def test_ks_p_values_equal_scipys_kstest_class_by_class():
+    sizes = RNG.integers(1, 13, 60)
+    labels = RNG.permutation(np.repeat(np.arange(60), sizes))
+    x = RNG.normal(size=(len(labels), 6)) * RNG.uniform(0.5, 3, 6)
+    x[labels == labels[0], 2] = 7.0  # a class with a dimension of no spread
+    expected = []
+    for label in np.unique(labels):
+        members = x[labels == label] - x[labels == label].mean(0)
+        if len(members) >= 3:
+            spread = members.std(0, ddof=1)
+            expected.append(np.mean([stats.kstest(column / sd, "norm").pvalue
+                                     for column, sd in zip(members.T, spread) if sd > 0]))
+    np.testing.assert_allclose(ks_p_values(x, labels), expected, rtol=1e-10)
