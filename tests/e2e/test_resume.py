@@ -63,36 +63,32 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):
         assert metrics[1][key] == pytest.approx(metrics[0][key], abs=1e-6)
 
 
-def test_ctrl_c_saves_the_finished_step_and_the_rerun_ends_where_an_uninterrupted_run_ends(
-        tmp_path):
+def test_ctrl_c_saves_the_finished_step_and_the_rerun_resumes_from_it(tmp_path):
     model_dir = tmp_path / "interrupted"
-    process = subprocess.Popen(
-        main_command(*FLAGS, "--checkpoint_every=60", "--eval_every=0", "--summary_every=5",
-                     f"--model_dir={model_dir}"),
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Far more steps than the test waits for: the interrupt lands while training runs,
+    # however late this process reads the progress lines.
+    long_run = [*FLAGS, "--train_steps=100000", "--checkpoint_every=1000", "--eval_every=0",
+                "--summary_every=5", "--eval_untrained=false", f"--model_dir={model_dir}"]
+    process = subprocess.Popen(main_command(*long_run), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
     lines = []
     for line in process.stderr:
         lines.append(line)
-        if " step 15/60" in line:  # progress lines come every --summary_every steps
+        if " step 15/100000" in line:  # progress lines come every --summary_every steps
             process.send_signal(signal.SIGINT)
             break
     rest = process.stderr.read()
     assert process.wait(timeout=120) == 130, "".join(lines) + rest
     assert "Traceback" not in rest
-    last = rest.strip().splitlines()[-1]
     latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
     assert latest, rest
     step = int(latest.rsplit("-", 1)[1])
-    assert 15 <= step < 60
-    assert last == (f"interrupted at step {step}: saved {latest}; run the same command "
-                    "again to resume from it")
-
-    resumed = run_main(*FLAGS, f"--model_dir={model_dir}")
+    assert 15 <= step < 1000  # saved at the interrupt, not by --checkpoint_every
+    assert rest.strip().splitlines()[-1] == (
+        f"interrupted at step {step}: saved {latest}; run the same command again to resume "
+        "from it")
+    resumed = run_main(*long_run[:-6], f"--train_steps={step + 3}", "--eval_every=0",
+                       f"--model_dir={model_dir}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {latest} at step {step}" in resumed.stderr
-    whole = run_main(*FLAGS, f"--model_dir={tmp_path / 'whole'}")
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    expected, actual = _final_weights(tmp_path / "whole"), _final_weights(model_dir)
-    for name in expected:
-        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-5, atol=1e-6,
-                                   err_msg=name)
+    assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith(f"-{step + 3}")
