@@ -199,3 +199,15 @@ def test_keep_downloads_false_drops_tfds_files_once_the_images_are_written(tmp_p
         again = load_tfds_splits("sop", str(data_dir))
     for split in (dropped, again):
         np.testing.assert_array_equal(split[1].images, kept[1].images)
+
+
+def test_tfds_progress_bars_stay_out_of_a_pipe_and_come_back_after(tmp_path, capfd):
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    files = _mirror(tmp_path, "cars")
+    with upstream.offline_downloads(files):
+        load_tfds_splits("cars", str(tmp_path / "tensorflow_datasets"))
+    captured = capfd.readouterr()
+    assert "completed" not in (captured.err + captured.out).lower()
+    assert "writing the images of cars196 2.1.0: 20 / 20" in captured.err
+    assert tqdm_utils._active  # the user's setting, as it was
