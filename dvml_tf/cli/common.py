@@ -11,8 +11,16 @@ from dvml_tf.training.interrupt import Interrupted
 INTERRUPTED_EXIT_STATUS = 130  # as a shell reports a process ended by SIGINT
 
 
+HELP_ARGUMENTS = {"--help": True, "-help": True, "-h": True, "-?": True, "--helpshort": True,
+                  "--helpfull": False, "-helpfull": False}
+
+
 def parse_flags(argv: List[str]) -> List[str]:
-    """absl flags parser that reports a bad flag in one line and exits with status 2."""
+    """absl flags parser that reports a bad flag in one line and exits with status 2, and
+    answers --help (this command's flags) and --helpfull (all) on stdout with status 0."""
+    for argument in argv[1:]:
+        if argument in HELP_ARGUMENTS:
+            app.usage(shorthelp=HELP_ARGUMENTS[argument], writeto_stdout=True, exitcode=0)
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:

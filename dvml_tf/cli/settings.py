@@ -2,21 +2,43 @@
 field's type, default, help and choices, so that a setting is defined in one place."""
 import dataclasses
 import typing
-from typing import Iterable, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from absl import flags
 
-from dvml_tf.config import DATASET_DEFAULTS, SETTING_TYPES, SETTINGS, RunConfig, resolve_config
+from dvml_tf.config import (
+    DATASET_DEFAULTS,
+    DATASETS,
+    SETTING_TYPES,
+    SETTINGS,
+    RunConfig,
+    resolve_config,
+)
 from dvml_tf.errors import UserError
 
 FLAGS = flags.FLAGS
 
 
+BARE_RUN_DATASET = RunConfig.dataset  # what `python -m dvml_tf.main` alone trains on
+
+
+def bare_run_default(field: dataclasses.Field):
+    """The value a run with no flags uses: --help shows it as the default."""
+    return DATASET_DEFAULTS[BARE_RUN_DATASET].get(field.name, field.default)
+
+
 def _help(field: dataclasses.Field) -> str:
-    """The setting's help, and the datasets that give it another default."""
-    others = [f"--dataset={dataset}: {_shown(values[field.name])}"
-              for dataset, values in DATASET_DEFAULTS.items() if field.name in values]
-    return field.metadata["help"] + (f" (default with {'; '.join(others)})" if others else "")
+    """The setting's help, and the datasets whose default differs from the bare run's:
+    ' (with --dataset=digits: 200; cub, cars, sop, folder: 500)'."""
+    bare = bare_run_default(field)
+    by_value: Dict[str, List[str]] = {}
+    for dataset in DATASETS:
+        value = DATASET_DEFAULTS.get(dataset, {}).get(field.name, field.default)
+        if dataset != BARE_RUN_DATASET and value != bare:
+            by_value.setdefault(_shown(value), []).append(dataset)
+    others = [(f"--dataset={names[0]}" if len(names) == 1 else ", ".join(names)) + f": {value}"
+              for value, names in by_value.items()]
+    return field.metadata["help"] + (f" (with {'; '.join(others)})" if others else "")
 
 
 def _shown(value) -> str:
@@ -39,19 +61,21 @@ def define_flags(flag_values: flags.FlagValues = FLAGS,
         if field.name not in names:
             continue
         kind, choices = _value_type(SETTING_TYPES[field.name]), field.metadata["choices"]
+        # Shown by --help only: a flag the user does not set takes its dataset's default.
+        default = bare_run_default(field)
         args = dict(name=field.name, help=_help(field), flag_values=flag_values)
         if choices:
-            flags.DEFINE_enum(default=field.default, enum_values=choices, **args)
+            flags.DEFINE_enum(default=default, enum_values=choices, **args)
         elif kind is bool:
-            flags.DEFINE_boolean(default=field.default, **args)
+            flags.DEFINE_boolean(default=default, **args)
         elif kind is int:
-            flags.DEFINE_integer(default=field.default, **args)
+            flags.DEFINE_integer(default=default, **args)
         elif kind is float:
-            flags.DEFINE_float(default=field.default, **args)
+            flags.DEFINE_float(default=default, **args)
         elif kind is str:
-            flags.DEFINE_string(default=field.default, **args)
+            flags.DEFINE_string(default=default, **args)
         else:  # a tuple of numbers
-            flags.DEFINE_list(default=[str(v) for v in field.default], **args)
+            flags.DEFINE_list(default=[str(v) for v in default], **args)
 
 
 def config_from_flags(flag_values: flags.FlagValues = FLAGS) -> RunConfig:

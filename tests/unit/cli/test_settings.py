@@ -18,7 +18,7 @@ from dvml_tf.cli import (
     settings,
     visualize,
 )
-from dvml_tf.config import SETTINGS, RunConfig
+from dvml_tf.config import SETTINGS, RunConfig, resolve_config
 
 COMMANDS = {
     "dvml_tf.main": set(SETTINGS),
@@ -38,12 +38,17 @@ DEFINERS = {"dvml_tf.main": settings.define_flags, "dvml_tf.cli.evaluate": evalu
             "dvml_tf.convert_weights": convert_weights.define_flags}
 
 
-def test_every_setting_is_a_flag_with_the_settings_default():
+def test_every_setting_is_a_flag_whose_default_is_what_a_bare_run_uses():
     flag_values = flags.FlagValues()
     settings.define_flags(flag_values)
+    bare = resolve_config({})  # python -m dvml_tf.main with no flags
+    derived = {"phase1_steps": -1, "model_name": None}  # their help says how they derive
     for field in dataclasses.fields(RunConfig):
         default = flag_values[field.name].default
-        expected = field.default
+        if field.name in derived:
+            assert default == derived[field.name]
+            continue
+        expected = getattr(bare, field.name)
         if isinstance(expected, tuple):
             expected = [str(value) for value in expected]
             default = [str(value) for value in default]
@@ -68,5 +73,15 @@ def test_each_commands_help_lists_exactly_its_flags():
                  for command in COMMANDS}
     for command, process in processes.items():
         stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0 and stderr == "", (command, stderr[-2000:])
         listed = set(re.findall(r"^\s+--(?:\[no\])?(\w+):", stdout, flags=re.MULTILINE))
         assert listed == COMMANDS[command], (command, stdout[-2000:], stderr[-2000:])
+
+
+def test_help_says_which_datasets_change_a_default():
+    flag_values = flags.FlagValues()
+    settings.define_flags(flag_values)
+    assert flag_values["train_steps"].help.endswith(
+        "(with --dataset=digits: 800; cub, cars, sop, folder: 20000)")
+    assert flag_values["backbone"].help.endswith("(with cub, cars, sop, folder: googlenet)")
+    assert flag_values["learning_rate"].help.endswith("(with cub, cars, sop, folder: 0.0001)")
