@@ -6,6 +6,7 @@ from typing import Callable, List, Optional
 from absl import app, flags
 
 from dvml_tf.errors import UserError
+from dvml_tf.terminal import install_log_handler
 from dvml_tf.training.interrupt import Interrupted
 
 INTERRUPTED_EXIT_STATUS = 130  # as a shell reports a process ended by SIGINT
@@ -45,6 +46,7 @@ def run_command(main: Callable[[List[str]], None],
         define_command_flags(define_flags)
 
     def guarded_main(argv):
+        install_log_handler()  # 'HH:MM:SS message' lines, not absl's
         try:
             main(argv)
         except UserError as error:

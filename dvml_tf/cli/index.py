@@ -6,9 +6,11 @@
 
 `build` embeds every image under --images and writes the index into --index, a new or
 empty folder or an earlier index's; `query` prints, per query image, one JSON line with
-its k nearest gallery images and their Euclidean distances.
+its k nearest gallery images and their Euclidean distances; a query image that cannot be
+read or decoded is named on stderr, and the exit status is 2 only when none was answered.
 """
 import json
+import sys
 from typing import List
 
 from absl import flags
@@ -48,8 +50,14 @@ def main(argv: List[str]) -> None:
     else:
         if len(argv) < 3:
             raise UserError("name at least one query image")
-        for result in query_index(FLAGS.index, argv[2:], FLAGS.k):
+        answered, failed = query_index(FLAGS.index, argv[2:], FLAGS.k)
+        for result in answered:
             print(json.dumps(result))
+        for path in argv[2:]:  # in the order given
+            if path in failed:
+                sys.stderr.write(f"error: {path}: {failed[path]}\n")
+        if not answered:
+            sys.exit(2)
 
 
 def run() -> None:

@@ -12,14 +12,12 @@ from typing import List
 from dvml_tf.cli.common import run_command
 from dvml_tf.cli.settings import config_from_flags, define_flags
 from dvml_tf.errors import UserError
-from dvml_tf.terminal import install_log_handler
 from dvml_tf.training.run import run_modes
 
 
 def main(argv: List[str]) -> None:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {' '.join(argv[1:])}")
-    install_log_handler()
     std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
     run_modes(config_from_flags())
 

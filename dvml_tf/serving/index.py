@@ -12,7 +12,7 @@ distances (embeddings are unit vectors).
 import logging
 import os
 import uuid
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -40,18 +40,18 @@ class ExportedEmbedder:
         return self._serve(image_bytes=tf.constant(encoded_images))["embeddings"].numpy()
 
     def embed_files(self, paths: List[str], batch_size: int = 32
-                    ) -> Tuple[np.ndarray, List[str]]:
-        """(embeddings, kept paths); files that cannot be read or decoded are skipped and
-        counted."""
-        kept, chunks, skipped = [], [], []
+                    ) -> Tuple[np.ndarray, List[str], Dict[str, str]]:
+        """(embeddings, kept paths, {path: why it was skipped}): files that cannot be read
+        or decoded are skipped, each with its reason."""
+        kept, chunks, skipped = [], [], {}
         for start in range(0, len(paths), batch_size):
             batch, encoded = [], []
             for path in paths[start:start + batch_size]:
                 try:
                     encoded.append(read_file(path))
                     batch.append(path)
-                except OSError:
-                    skipped.append(path)
+                except OSError as error:
+                    skipped[path] = f"cannot read ({error.strerror})"
             if not batch:
                 continue
             try:
@@ -63,11 +63,9 @@ class ExportedEmbedder:
                         chunks.append(self([data]))
                         kept.append(path)
                     except tf.errors.InvalidArgumentError:
-                        skipped.append(path)
-        if skipped:
-            logging.warning("skipped %d images that cannot be read or decoded, e.g. %s",
-                            len(skipped), ", ".join(skipped[:5]))
-        return (np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)), kept
+                        skipped[path] = "not an image TensorFlow decodes"
+        embeddings = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+        return embeddings, kept, skipped
 
 
 def gallery_files(root: str) -> List[str]:
@@ -76,9 +74,10 @@ def gallery_files(root: str) -> List[str]:
     paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(root)
                    for name in names)
     images = usable_images(paths)
-    if len(images) < len(paths):
-        logging.warning("skipped %d files that are not images TensorFlow decodes exactly",
-                        len(paths) - len(images))
+    skipped = sorted(set(paths) - set(images))
+    if skipped:
+        logging.warning("skipped %d files that are not images TensorFlow decodes exactly: %s%s",
+                        len(skipped), ", ".join(skipped[:5]), ", ..." if len(skipped) > 5 else "")
     if not images:
         raise UserError(f"--images={root}: no images found")
     return images
@@ -127,7 +126,9 @@ def build_index(export_path: str, image_root: str, index_dir: str, batch_size: i
     check_index_folder(index_dir)
     images = gallery_files(image_root)
     embedder = ExportedEmbedder(export_path)
-    embeddings, paths = embedder.embed_files(images, batch_size)
+    embeddings, paths, skipped = embedder.embed_files(images, batch_size)
+    for path, reason in skipped.items():
+        logging.warning("skipped %s: %s", path, reason)
     if not paths:
         raise UserError(f"--images={image_root}: no image could be decoded")
     claim_index_folder(index_dir)
@@ -146,17 +147,13 @@ def read_index(index_dir: str) -> Tuple[RetrievalIndex, str]:
         raise UserError(f"--index={index_dir}: no index there; run `build` first") from None
 
 
-def query_index(index_dir: str, query_paths: List[str], k: int) -> List[dict]:
-    """[{"query": path, "neighbors": [{"image": path, "distance": d}, ...]}, ...]."""
+def query_index(index_dir: str, query_paths: List[str], k: int
+                ) -> Tuple[List[dict], Dict[str, str]]:
+    """([{"query": path, "neighbors": [{"image": path, "distance": d}, ...]}, ...] for
+    every query image that could be embedded, {path: why not} for the others)."""
     index, export_path = read_index(index_dir)
-    for path in query_paths:
-        if not os.path.isfile(path):
-            raise UserError(f"{path}: no such query image")
-    embedder = ExportedEmbedder(export_path)
-    embeddings, kept = embedder.embed_files(list(query_paths))
-    if len(kept) < len(query_paths):
-        bad = sorted(set(query_paths) - set(kept))
-        raise UserError(f"{bad[0]}: cannot decode the query image")
-    return [{"query": path,
-             "neighbors": [{"image": image, "distance": distance} for image, distance in row]}
-            for path, row in zip(query_paths, index.lookup(embeddings, k))]
+    embeddings, kept, failed = ExportedEmbedder(export_path).embed_files(list(query_paths))
+    answered = [{"query": path,
+                 "neighbors": [{"image": image, "distance": distance} for image, distance in row]}
+                for path, row in zip(kept, index.lookup(embeddings, k))] if kept else []
+    return answered, failed

@@ -4,6 +4,7 @@ import http.server
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,12 +182,25 @@ def test_index_returns_each_query_image_first(run_dir, gallery, tmp_path):
                             f"--index={index}"], cwd=ROOT, capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-2000:]
     assert f"indexed {len(paths)} images" in build.stdout
-    assert "skipped 1 files that are not images TensorFlow decodes exactly" in build.stderr
+    warning, = build.stderr.strip().splitlines()  # in the package's own format, naming it
+    corrupt = re.escape(str(root / "5" / "corrupt.jpg"))
+    assert re.fullmatch(r"\d\d:\d\d:\d\d warning: skipped 1 files that are not images "
+                        rf"TensorFlow decodes exactly: {corrupt}", warning), warning
     queries = paths[::4]
+    text, missing = tmp_path / "notes.jpg", tmp_path / "gone.png"
+    text.write_text("not an image")
     query = subprocess.run([sys.executable, "-m", "dvml_tf.cli.index", "query",
-                            f"--index={index}", "--k=3", *queries],
+                            f"--index={index}", "--k=3", str(text), *queries, str(missing)],
                            cwd=ROOT, capture_output=True, text=True)
+    # Every good image is answered, each bad one named; the status says some were answered.
     assert query.returncode == 0, query.stderr[-2000:]
+    assert query.stderr.splitlines() == [
+        f"error: {text}: not an image TensorFlow decodes",
+        f"error: {missing}: cannot read (No such file or directory)"]
+    none = subprocess.run([sys.executable, "-m", "dvml_tf.cli.index", "query",
+                           f"--index={index}", str(text)], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert none.returncode == 2 and none.stdout == ""
     results = [json.loads(line) for line in query.stdout.splitlines()]
     assert [r["query"] for r in results] == queries
     for result in results:
