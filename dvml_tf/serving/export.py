@@ -9,12 +9,13 @@ The run's settings are in assets.extra/dvml_config.json. An export is written be
 target and renamed into place, so a model server never sees a partial version.
 """
 import dataclasses
+import hashlib
 import json
 import os
 import re
 import shutil
 import uuid
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -131,9 +132,40 @@ def check_serves(path: str, image_size: int, embedding_dim: int) -> None:
                         f"{embedding_dim}; nothing published")
 
 
-def export_model(model: DVMLModel, config: RunConfig, step: int) -> str:
+# What makes two exports answer alike: the weights they serve and their preprocessing.
+SERVING_KEYS = ("weights_sha256", "image_size", "resize_size", "embedding_dim")
+
+
+def served_weights_sha256(model: DVMLModel) -> str:
+    """A fingerprint of the weights an export serves (backbone and encoder, in order)."""
+    digest = hashlib.sha256()
+    for variable in model.backbone.weights + model.encoder.weights:
+        value = np.asarray(variable.numpy())
+        digest.update(f"{variable.path}:{value.dtype}:{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def identical_latest_version(model_root: str, metadata: dict) -> Optional[str]:
+    """The newest version's path when it serves exactly what `metadata` describes."""
+    complete = [v for v in versions(model_root)
+                if os.path.isfile(os.path.join(model_root, str(v), "saved_model.pb"))]
+    if not complete:
+        return None
+    latest = os.path.join(model_root, str(complete[-1]))
+    try:
+        with open(os.path.join(latest, "assets.extra", METADATA_FILE)) as f:
+            written = json.load(f)
+    except (OSError, ValueError):
+        return None
+    same = all(written.get(key) == metadata[key] for key in SERVING_KEYS)
+    return latest if same else None
+
+
+def export_model(model: DVMLModel, config: RunConfig, step: int) -> Tuple[str, bool]:
     """Exports `model` once its weights are finite and the written SavedModel answers a
-    probe image; returns the new version's path."""
+    probe image; returns (the version's path, whether it is new): when the latest version
+    serves the same weights and preprocessing, nothing is written and it is returned."""
     bad = model.non_finite_weights()
     if bad:
         raise UserError(f"step {step}: {len(bad)} weights hold NaN or infinite values (e.g. "
@@ -157,8 +189,12 @@ def export_model(model: DVMLModel, config: RunConfig, step: int) -> str:
         "dataset": config.dataset,
         "train_step": step,
         "training_flags": json.loads(config.to_json()),
+        "weights_sha256": served_weights_sha256(model),
     }
     remove_stale_partials(model_root)
+    already = identical_latest_version(model_root, metadata)
+    if already:
+        return already, False
     archive = embedding_archive(model, config.resize_size, config.image_size)
     staging = os.path.join(model_root, f".partial-{os.getpid()}-{uuid.uuid4().hex}")
     try:
@@ -172,7 +208,7 @@ def export_model(model: DVMLModel, config: RunConfig, step: int) -> str:
         os.rename(staging, version_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return version_dir
+    return version_dir, True
 
 
 def export(model: DVMLModel, export_dir: str, image_size: int,
@@ -180,9 +216,9 @@ def export(model: DVMLModel, export_dir: str, image_size: int,
     """The Python API's export: `model` (a DVMLModel) as the next version under
     <export_dir>/<model_name>/ in TensorFlow Serving's layout, images resized to
     `resize_size` (default: image_size) and centre-cropped to `image_size`; returns the
-    version's path."""
+    version's path (the latest one's when it serves the same already)."""
     config = dataclasses.replace(
         RunConfig(), export_dir=export_dir, model_name=model_name, image_size=image_size,
         resize_size=resize_size or image_size, embedding_dim=model.encoder.outputs[0].shape[-1],
         dvml=model.settings.dvml, metric_loss=model.metric_loss.loss_name, dataset="python")
-    return export_model(model, config, int(model.steps_taken.numpy()))
+    return export_model(model, config, int(model.steps_taken.numpy()))[0]

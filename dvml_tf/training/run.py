@@ -169,5 +169,7 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
         print(closing_line(metrics, step, "\u2192" if utf else "->"))
     if config.mode in ("train_and_eval", "export") and config.export_dir:
         with out_of_space_is_user_error(f"--export_dir={config.export_dir}"):
-            print(f"exported SavedModel to {export_model(model, config, step)}")
+            path, new = export_model(model, config, step)
+            print(f"exported SavedModel to {path}" if new else
+                  f"{path} already serves these weights (step {step}); nothing exported")
     return metrics

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,9 +130,16 @@ def test_undecodable_bytes_name_the_decode(run_dir, payload):
         serve(image_bytes=tf.constant([payload]))
 
 
-def test_exports_get_increasing_versions_and_a_killed_one_stays_hidden(run_dir):
-    base, flags = run_dir
-    export_root = base / "export" / "dvml_digits"
+def test_exports_get_increasing_versions_and_a_killed_one_stays_hidden(run_dir, tmp_path):
+    base, _ = run_dir
+    # Copies of the run and its export, the run trained on: other weights than version 1's.
+    export_root = tmp_path / "export" / "dvml_digits"
+    shutil.copytree(base / "export" / "dvml_digits" / "1", export_root / "1")
+    shutil.copytree(base / "run", tmp_path / "run")
+    flags = ["--dataset=digits", f"--model_dir={tmp_path / 'run'}",
+             f"--export_dir={tmp_path / 'export'}", "--train_steps=24"]
+    trained = run_main(*flags, "--mode=train")
+    assert trained.returncode == 0, trained.stderr[-2000:]
     process = subprocess.Popen(main_command(*flags, "--mode=export"), cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -150,10 +158,18 @@ def test_exports_get_increasing_versions_and_a_killed_one_stays_hidden(run_dir):
         (export_root / name).mkdir()
     result = run_main(*flags, "--mode=export")
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == f"exported SavedModel to {export_root / '2'}"
     assert sorted(p.name for p in export_root.iterdir() if not p.name.startswith(".")) == [
         "1", "2"]
     assert (export_root / "2" / "saved_model.pb").exists()
     assert sorted(p.name for p in export_root.iterdir() if p.name.startswith(".")) == sorted(kept)
+    # Exporting the same weights again writes nothing, and says so.
+    again = run_main(*flags, "--mode=export")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.strip() == (f"{export_root / '2'} already serves these weights "
+                                    "(step 24); nothing exported")
+    assert sorted(p.name for p in export_root.iterdir() if not p.name.startswith(".")) == [
+        "1", "2"]
 
 
 def test_export_errors_are_one_line(run_dir, tmp_path):
