@@ -108,7 +108,9 @@ class CountProgress:
             STATUS.write_line(time.strftime("%H:%M:%S ") + self.text())
             self.drawn = now
 
-    def done(self) -> None:
+    def done(self, summary: bool = True) -> None:
+        """Clears the status line; `summary`: and writes the count and the time taken."""
         STATUS.clear()
-        STATUS.write_line(time.strftime("%H:%M:%S ") + self.text()
-                          + f" ({time.monotonic() - self.started:.0f} s)")
+        if summary:
+            STATUS.write_line(time.strftime("%H:%M:%S ") + self.text()
+                              + f" ({time.monotonic() - self.started:.0f} s)")

@@ -18,6 +18,7 @@ from dvml_tf.evaluation.diagnostics import embedding_diagnostics
 from dvml_tf.evaluation.metrics import evaluate_embeddings
 from dvml_tf.files import write_json_atomically
 from dvml_tf.models.dvml import DVMLModel
+from dvml_tf.terminal import STATUS, CountProgress
 
 METRICS_FILE = "metrics.json"
 DIAGNOSTICS_FILE = "diagnostics.json"
@@ -36,9 +37,12 @@ def compute_embeddings_with_variance(model: DVMLModel, split: ImageSplit, sizes:
     log sigma^2 [N, D], labels [N]) in split order."""
     embed = tf.function(model.embed_with_variance)
     parts, labels = [], []
+    progress = CountProgress("evaluating: embedding the test images", len(split))
     for images, batch_labels in eval_dataset(split, sizes, batch_size):
         parts.append([t.numpy() for t in embed(images)])
         labels.append(batch_labels.numpy())
+        progress.advance(len(labels[-1]))
+    progress.done(summary=False)
     return (*(np.concatenate(p) for p in zip(*parts)), np.concatenate(labels))
 
 
@@ -56,11 +60,13 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
     TensorBoard, returns them."""
     embedded, z_invariant, mu, log_var, labels = compute_embeddings_with_variance(
         model, test_split, config.image_sizes(training=False), config.eval_batch_size)
+    STATUS.show(f"evaluating: metrics and diagnostics of {len(labels):,} embeddings")
     metrics = evaluate_embeddings(embedded, labels, config.recall_k,
                                   kmeans_seed=config.kmeans_seed,
                                   bootstrap=config.eval_bootstrap)
     diagnostics = embedding_diagnostics(embedded, labels, (z_invariant, mu, log_var)
                                         if config.dvml else None)
+    STATUS.clear()
     writer = _eval_writer(os.path.join(config.model_dir, "logs", "eval"))
     with writer.as_default(step=step):
         for name, value in metrics.items():

@@ -61,6 +61,7 @@ class TrainingSummaries(keras.callbacks.Callback):
         self.probe = (probe_images, np.asarray(probe_labels))
         self._previous = {}
         self._write_variance = None
+        self.latest_loss = None  # the total loss's mean over the last window, as logged
 
     def on_epoch_begin(self, epoch, logs=None):
         self._previous = {}  # Keras resets the trackers here
@@ -80,8 +81,10 @@ class TrainingSummaries(keras.callbacks.Callback):
         if step % self.every:
             return
         lambdas = self.model.lambdas(step - 1).numpy()
+        means = self._window_means()
+        self.latest_loss = means.get("loss", self.latest_loss)
         with self.writer.as_default(step=step):
-            for name, value in self._window_means().items():
+            for name, value in means.items():
                 tensorboard_tags.scalar(f"losses/{name}", value)
             tensorboard_tags.scalar("skipped_steps", self.model.skipped_steps)
             for index, value in enumerate(lambdas, start=1):
@@ -148,47 +151,107 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
+class EvaluationTimer:
+    """Times a run's evaluations, so that Progress can leave them out of the training
+    rate and count them in the ETA."""
+
+    def __init__(self):
+        self.durations = []
+
+    def timed(self, function):
+        """`function`, its calls timed."""
+        def run(*args):
+            started = time.monotonic()
+            try:
+                return function(*args)
+            finally:
+                self.durations.append(time.monotonic() - started)
+        return run
+
+    def total(self) -> float:
+        return sum(self.durations)
+
+    def mean(self) -> float:
+        return self.total() / len(self.durations) if self.durations else 0.0
+
+
+class PhaseStart(keras.callbacks.Callback):
+    """Says when DVML's phase 2 begins (Sec. 3.5): the step from which the reconstruction
+    loss trains the encoder too, and the lambdas it uses."""
+
+    def __init__(self, phase1_steps):
+        super().__init__()
+        self.phase1_steps = phase1_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if current_step(self.model) == self.phase1_steps:
+            lambdas = ", ".join(f"{v:g}" for v in self.model.lambdas(self.phase1_steps).numpy())
+            logging.info("phase 2 from step %d: the reconstruction loss now trains the "
+                         "encoder too; lambda1-4 = %s", self.phase1_steps + 1, lambdas)
+
+
 class Progress(keras.callbacks.Callback):
-    """The run's progress: the global step out of `train_steps`, the running mean loss and
-    an ETA for the whole run (evaluations and checkpoints included; the first step, which
-    traces the graph, left out of the rate). Rewritten in place on a terminal (at most
-    every `redraw_seconds`), a line every `every` steps elsewhere."""
+    """The run's progress: the global step out of `train_steps`, the loss TensorBoard
+    shows (the mean over the last --summary_every window, from `summaries`), steps/s of
+    training alone and an ETA for the whole run: the steps left at that rate plus the
+    evaluations left (every `eval_every` steps, and a final one when `final_evaluation`)
+    at their mean duration (`timer`). Rewritten in place on a terminal (at most every
+    `redraw_seconds`), a line every `every` steps elsewhere."""
 
     BAR = 20
 
-    def __init__(self, train_steps, every, redraw_seconds=0.25):
+    def __init__(self, train_steps, every, summaries=None, timer=None, eval_every=0,
+                 final_evaluation=False, redraw_seconds=0.25):
         super().__init__()
         self.train_steps = train_steps
         self.every = every
+        self.summaries = summaries
+        self.timer = timer or EvaluationTimer()
+        self.eval_every = eval_every
+        self.final_evaluation = final_evaluation
         self.redraw_seconds = redraw_seconds
 
     def on_train_begin(self, logs=None):
         self.first_step = None  # the rate counts from the end of the first (traced) step
         self.drawn = time.monotonic()
 
+    def evaluations_left(self, step: int) -> int:
+        periodic = (self.train_steps // self.eval_every - step // self.eval_every
+                    if self.eval_every else 0)
+        final_is_periodic = self.eval_every and self.train_steps % self.eval_every == 0
+        return periodic + int(self.final_evaluation and not final_is_periodic)
+
     def text(self, step, loss, now):
         done = step - self.first_step
-        rate = done / max(now - self.started, 1e-9)
+        training = max(now - self.started - (self.timer.total() - self.evaluated), 1e-9)
+        rate = done / training
         parts = [f"step {step}/{self.train_steps}"]
         if STATUS.is_tty():
             filled = self.BAR * step // self.train_steps
             parts.append("[" + "=" * filled + " " * (self.BAR - filled) + "]")
+        eta = "?"
+        if done:
+            evaluating = self.evaluations_left(step) * self.timer.mean()
+            eta = _duration((self.train_steps - step) / rate + evaluating)
         parts += [f"{100 * step // self.train_steps}%", f"loss {loss:.4g}",
-                  f"{rate:.1f} steps/s",
-                  f"ETA {_duration((self.train_steps - step) / rate) if done else '?'}"]
+                  f"{rate:.1f} steps/s", f"ETA {eta}"]
         return "  ".join(parts)
+
+    def _loss(self, logs):
+        if self.summaries is not None and self.summaries.latest_loss is not None:
+            return self.summaries.latest_loss
+        return float((logs or {}).get("loss", float("nan")))
 
     def on_train_batch_end(self, batch, logs=None):
         step, now = current_step(self.model), time.monotonic()
         if self.first_step is None:
-            self.first_step, self.started = step, now
-        loss = float((logs or {}).get("loss", float("nan")))
+            self.first_step, self.started, self.evaluated = step, now, self.timer.total()
         if STATUS.is_tty():
             if now - self.drawn >= self.redraw_seconds or step >= self.train_steps:
-                STATUS.show(self.text(step, loss, now))
+                STATUS.show(self.text(step, self._loss(logs), now))
                 self.drawn = now
         elif step % self.every == 0 or step >= self.train_steps:
-            STATUS.write_line(time.strftime("%H:%M:%S ") + self.text(step, loss, now))
+            STATUS.write_line(time.strftime("%H:%M:%S ") + self.text(step, self._loss(logs), now))
 
     def on_train_end(self, logs=None):
         STATUS.clear()

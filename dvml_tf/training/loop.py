@@ -71,8 +71,9 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
     if start >= config.train_steps:
         logging.info("already trained for %d steps", start)
         return
+    timer = callbacks.EvaluationTimer()
     if before_first_step and not restored:
-        before_first_step()
+        timer.timed(before_first_step)()
     dataset = _train_dataset(config, train_split, table, strategy, start)
     logging.info("training on %d replica(s) with --strategy=%s", strategy.num_replicas_in_sync,
                  config.strategy)
@@ -89,11 +90,18 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
         probe = variance_summaries.probe_subset(train_split)
         probe_images = next(iter(pipeline.eval_dataset(
             probe, config.image_sizes(training=False), len(probe))))[0]
-        fit_callbacks.append(callbacks.TrainingSummaries(writer, config.summary_every,
-                                                         probe_images, probe.labels))
-        if evaluate_fn and config.eval_every:
-            fit_callbacks.append(callbacks.PeriodicEvaluation(evaluate_fn, config.eval_every))
-        fit_callbacks.append(callbacks.Progress(config.train_steps, config.summary_every))
+        summaries = callbacks.TrainingSummaries(writer, config.summary_every, probe_images,
+                                                probe.labels)
+        fit_callbacks.append(summaries)
+        eval_every = config.eval_every if evaluate_fn else 0
+        if eval_every:
+            fit_callbacks.append(callbacks.PeriodicEvaluation(timer.timed(evaluate_fn),
+                                                              eval_every))
+        fit_callbacks.append(callbacks.Progress(
+            config.train_steps, config.summary_every, summaries, timer, eval_every,
+            final_evaluation=config.mode == "train_and_eval"))
+        if config.dvml:
+            fit_callbacks.append(callbacks.PhaseStart(model.settings.phase1_steps))
     epochs, initial_epoch = math.ceil(config.train_steps / loop), start // loop
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         fit_across_workers(model, dataset, fit_callbacks, epochs, initial_epoch, loop)

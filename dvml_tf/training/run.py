@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import tensorflow as tf
 
@@ -106,23 +106,40 @@ def _short_summary(metrics: Dict[str, object]) -> str:
                      for name in ("recall@1", "map@r", "nmi", "f1") if name in metrics)
 
 
-def closing_line(metrics: Dict[str, object], step: int, arrow: str = "\u2192") -> str:
-    """'step 1000: Recall@1 0.230 untrained \u2192 0.710 trained, ...' (with the untrained
-    values where the run evaluated its untrained network); intervals left out."""
+HEADLINE_METRICS = ("recall@1", "map@r", "nmi", "f1")
+
+
+def closing_lines(metrics: Dict[str, object], step: int, model_dir: str,
+                  arrow: str = "\u2192") -> List[str]:
+    """The headline metrics, one per line ('step 1000: Recall@1 0.089 untrained \u2192
+    0.964 trained', with the untrained values where the run evaluated its untrained
+    network), and where the rest are."""
     untrained = metrics.get("untrained") or {}
-    shown = []
-    for name, value in metrics.items():
-        if isinstance(value, float) and not name.endswith("_ci95"):
-            before = (f"{untrained[name]:.3f} untrained {arrow} " if name in untrained else "")
-            after = " trained" if before else ""
-            shown.append(f"{_shown_name(name)} {before}{value:.3f}{after}")
-    return f"step {step}: " + ", ".join(shown)
+    lead = f"step {step}: "
+    lines = []
+    for name in HEADLINE_METRICS:
+        if name in metrics:
+            before = f"{untrained[name]:.3f} untrained {arrow} " if name in untrained else ""
+            value = f"{before}{metrics[name]:.3f}" + (" trained" if before else "")
+            lines.append(f"{lead if not lines else ' ' * len(lead)}{_shown_name(name)} {value}")
+    lines.append(f"every metric: {os.path.join(model_dir, METRICS_FILE)}")
+    return lines
+
+
+def where_to_look(model_dir: str) -> List[str]:
+    """The commands that show a run: TensorBoard and the figures."""
+    return [f"TensorBoard: tensorboard --logdir {os.path.join(model_dir, 'logs')}",
+            f"figures: python -m dvml_tf.cli.visualize --model_dir={model_dir}"]
 
 
 def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
     strategy = _set_up_tensorflow(config)
+    logging.info("loading --dataset=%s%s", config.dataset,
+                 f" from {config.data_dir}" if config.data_dir else "")
     train_split, test_split = load_splits(config.dataset, config.data_dir, config.split_file,
                                           config.keep_downloads)
+    logging.info("%s images of %d classes train, %s of %d classes test", f"{len(train_split):,}",
+                 len(set(train_split.labels)), f"{len(test_split):,}", len(set(test_split.labels)))
     if config.mode in TRAINING_MODES:
         config = with_proxy_table(config, train_split)
         _warn_about_frozen_random_features(config)
@@ -166,10 +183,13 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
             write_json(config.model_dir, METRICS_FILE, metrics)
             write_json(config.model_dir, DIAGNOSTICS_FILE, dict(evaluation.diagnostics, step=step))
         utf = "utf" in (sys.stdout.encoding or "").lower()
-        print(closing_line(metrics, step, "\u2192" if utf else "->"))
+        print("\n".join(closing_lines(metrics, step, config.model_dir,
+                                      "\u2192" if utf else "->")))
     if config.mode in ("train_and_eval", "export") and config.export_dir:
         with out_of_space_is_user_error(f"--export_dir={config.export_dir}"):
             path, new = export_model(model, config, step)
             print(f"exported SavedModel to {path}" if new else
                   f"{path} already serves these weights (step {step}); nothing exported")
+    if config.mode in ("train_and_eval", "eval"):
+        print("\n".join(where_to_look(config.model_dir)))
     return metrics

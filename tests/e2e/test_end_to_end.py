@@ -62,6 +62,28 @@ def test_the_terminal_shows_steps_plain_lines_and_the_metrics_once(trained_run):
     assert [line.split(" evaluation at step ")[1].split(":")[0] for line in evaluations] == [
         "0 (untrained)", "100", "200"]
     assert len([line for line in log if "Recall@1" in line]) == len(evaluations)
+    assert log[0][9:] == "loading --dataset=glyphs"  # what is being loaded, first
+    assert [line[9:] for line in log if " phase 2 " in line] == [
+        "phase 2 from step 151: the reconstruction loss now trains the encoder too; "
+        "lambda1-4 = 0.8, 1, 0.2, 0.8"]
+    base = str(trained_run[0] / "run")
+    assert result.stdout.splitlines()[-3:] == [
+        f"exported SavedModel to {trained_run[0] / 'export' / 'dvml_glyphs' / '1'}",
+        f"TensorBoard: tensorboard --logdir {base}/logs",
+        f"figures: python -m dvml_tf.cli.visualize --model_dir={base}"]
+
+
+def test_the_progress_line_shows_the_loss_tensorboard_shows_at_that_step(trained_run):
+    base, result = trained_run
+    shown = {int(m.group(1)): float(m.group(2)) for m in re.finditer(
+        r" step (\d+)/\d+ .* loss (\S+) ", result.stderr)}
+    logged = {e.step: tf.make_ndarray(v.tensor).item()
+              for f in (base / "run" / "logs" / "train").glob("events.out.tfevents.*")
+              for e in tf.compat.v1.train.summary_iterator(str(f))
+              for v in e.summary.value if v.tag == "losses/loss"}
+    assert sorted(shown) == list(range(25, STEPS + 1, 25))
+    for step, loss in shown.items():
+        assert loss == pytest.approx(logged[step], rel=1e-3), step
 
 
 def test_diagnostics_file_holds_table_4_and_the_variance_branch(trained_run):

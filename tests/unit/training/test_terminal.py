@@ -1,5 +1,5 @@
 """What a run prints: plain log lines that never break the progress line, progress by the
-global step with an ETA for the whole run, and one closing line with the metrics."""
+global step with an ETA for the whole run, and a short closing block with the metrics."""
 import io
 import logging
 import os
@@ -11,7 +11,7 @@ import tensorflow as tf
 import dvml_tf
 from dvml_tf import terminal
 from dvml_tf.training import callbacks
-from dvml_tf.training.run import closing_line
+from dvml_tf.training.run import closing_lines
 
 
 class FakeTerminal(io.StringIO):
@@ -92,10 +92,53 @@ def test_progress_counts_global_steps_with_an_eta_for_the_whole_run(log_file, mo
     assert lines[-1].endswith("20%  loss 2.5  10.0 steps/s  ETA 1:20")
 
 
-def test_the_closing_line_shows_untrained_and_trained_once():
-    metrics = {"recall@1": 0.73, "recall@1_ci95": [0.7, 0.76], "nmi": 0.6,
+def test_progress_rate_leaves_evaluations_out_and_its_eta_counts_them_in(log_file,
+                                                                        monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    timer = callbacks.EvaluationTimer()
+    timer.durations.append(20.0)  # the untrained evaluation, before the first step
+    summaries = types.SimpleNamespace(latest_loss=22.63)  # what TensorBoard has
+    progress = callbacks.Progress(train_steps=1000, every=50, summaries=summaries,
+                                  timer=timer, eval_every=250, final_evaluation=True)
+    model = _model_at(0)
+    progress.set_model(model)
+    progress.on_train_begin()
+    for step in range(1, 301):
+        model.steps_taken.assign(step)
+        clock[0] += 0.1
+        progress.on_train_batch_end(step, {"loss": 26.15})  # Keras's running mean
+        if step == 250:  # the periodic evaluation, 20 s
+            clock[0] += 20.0
+            timer.durations.append(20.0)
+    # 299 steps in 29.9 s of training (49.9 s with the evaluation); left: 700 steps at
+    # 10/s and the evaluations at 500, 750 and 1000 at their mean of 20 s.
+    assert log_file.getvalue().splitlines()[-1].endswith(
+        "step 300/1000  30%  loss 22.63  10.0 steps/s  ETA 2:10")
+
+
+def test_phase_2_is_announced_at_its_first_step(caplog):
+    phase = callbacks.PhaseStart(phase1_steps=5)
+    model = types.SimpleNamespace(steps_taken=tf.Variable(4),
+                                  lambdas=lambda step: tf.constant([0.8, 1.0, 0.2, 0.8]))
+    phase.set_model(model)
+    with caplog.at_level(logging.INFO):
+        phase.on_train_batch_end(0)
+        model.steps_taken.assign(5)
+        phase.on_train_batch_end(0)
+        model.steps_taken.assign(6)
+        phase.on_train_batch_end(0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "phase 2 from step 6: the reconstruction loss now trains the encoder too; "
+        "lambda1-4 = 0.8, 1, 0.2, 0.8"]
+
+
+def test_the_closing_block_shows_each_headline_metric_untrained_and_trained_once():
+    metrics = {"recall@1": 0.73, "recall@1_ci95": [0.7, 0.76], "recall@2": 0.8, "nmi": 0.6,
                "num_test_images": 3280, "untrained": {"recall@1": 0.089, "nmi": 0.239}}
-    assert closing_line(metrics, 300) == (
-        "step 300: Recall@1 0.089 untrained \u2192 0.730 trained, NMI 0.239 untrained \u2192 "
-        "0.600 trained")
-    assert closing_line({"map@r": 0.5}, 7, arrow="->") == "step 7: MAP@R 0.500"
+    assert closing_lines(metrics, 300, "runs/x") == [
+        "step 300: Recall@1 0.089 untrained \u2192 0.730 trained",
+        "          NMI 0.239 untrained \u2192 0.600 trained",
+        "every metric: runs/x/metrics.json"]
+    assert closing_lines({"map@r": 0.5}, 7, "r", arrow="->") == [
+        "step 7: MAP@R 0.500", "every metric: r/metrics.json"]
