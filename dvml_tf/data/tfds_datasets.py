@@ -28,8 +28,8 @@ from dvml_tf.data.manual_datasets import (
     load_upstream_splits,
 )
 from dvml_tf.data.splits import PATHS, ImageSplit
+from dvml_tf.data.tfds_progress import tfds_progress_in_our_line
 from dvml_tf.errors import UserError, first_line, require_extra
-from dvml_tf.terminal import STATUS
 
 TFDS_NAMES = {"cub": "caltech_birds2011", "cars": "cars196", "sop": "stanford_online_products"}
 LABEL_KEYS = {"cub": "label", "cars": "label", "sop": "class_id"}
@@ -83,7 +83,7 @@ def _prepare_with_tfds(dataset: str, builder, root: str) -> None:
     logging.info("TFDS downloads and prepares %s %s into %s (at full size: minutes to hours)",
                  builder.name, builder.version, builder.data_dir)
     started = time.monotonic()
-    with _nothing_left_on_failure(root, builder.name), _tfds_bars_only_on_a_terminal():
+    with _nothing_left_on_failure(root, builder.name), tfds_progress_in_our_line():
         try:
             builder.download_and_prepare(
                 download_dir=os.path.join(root, DOWNLOADS_FOLDER, builder.name))
@@ -92,21 +92,6 @@ def _prepare_with_tfds(dataset: str, builder, root: str) -> None:
                             f"{builder.data_dir} ({first_line(error)}); see {MANUAL_ROUTE}"
                             ) from None
     logging.info("TFDS prepared %s (%.0f s)", builder.name, time.monotonic() - started)
-
-
-@contextlib.contextmanager
-def _tfds_bars_only_on_a_terminal() -> Iterator[None]:
-    """TFDS's progress bars where they redraw in place; in a pipe or a log file each
-    redraw is a line (thousands while extracting an archive). Restored afterwards."""
-    import tensorflow_datasets as tfds
-    from tensorflow_datasets.core.utils import tqdm_utils
-
-    before = getattr(tqdm_utils, "_active", True)
-    tfds.display_progress_bar(STATUS.is_tty())
-    try:
-        yield
-    finally:
-        tfds.display_progress_bar(before)
 
 
 def _tfds_images(builder, label_key: str):
