@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/quality.py stage1                 # the pretrained backbone
     .venv/bin/python benchmarks/quality.py run --regime=pretrained --method=dvml_npairs --seed=0
     .venv/bin/python benchmarks/quality.py all [--regime=frozen]  # every missing run, then report
-    .venv/bin/python benchmarks/quality.py report                 # docs/RESULTS.md, plot
+    .venv/bin/python benchmarks/quality.py report                 # docs/QUALITY_RESULTS.md, plot
 
 Regimes (no ImageNet weights can be had here):
 - scratch: the small CNN from random weights;
@@ -306,7 +306,7 @@ def report():
     plot(by_regime, os.path.join(ROOT, "docs", "quality_recall_at_1.png"))
     example = " ".join(command("pretrained", "dvml_margin_dws", 0, "../shared/data/cars196")[1:])
     text = "\n\n".join(sections)
-    with open(os.path.join(ROOT, "docs", "RESULTS.md"), "w") as f:
+    with open(os.path.join(ROOT, "docs", "QUALITY_RESULTS.md"), "w") as f:
         f.write(
             "# DVML against its baselines on the Cars196 copy\n\n"
             "Written by `benchmarks/quality.py report` from the runs finished so far\n"
