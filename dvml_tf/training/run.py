@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
@@ -132,14 +132,21 @@ def where_to_look(model_dir: str) -> List[str]:
             f"figures: python -m dvml_tf.cli.visualize --model_dir={model_dir}"]
 
 
-def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
-    strategy = _set_up_tensorflow(config)
+def _load_data(config: RunConfig) -> Tuple[ImageSplit, ImageSplit]:
+    """The run's (train, test) splits, saying what is loaded and what it holds."""
     logging.info("loading --dataset=%s%s", config.dataset,
                  f" from {config.data_dir}" if config.data_dir else "")
-    train_split, test_split = load_splits(config.dataset, config.data_dir, config.split_file,
-                                          config.keep_downloads)
-    logging.info("%s images of %d classes train, %s of %d classes test", f"{len(train_split):,}",
-                 len(set(train_split.labels)), f"{len(test_split):,}", len(set(test_split.labels)))
+    train, test = load_splits(config.dataset, config.data_dir, config.split_file,
+                              config.keep_downloads)
+    logging.info("%s images of %d classes train, %s of %d classes test", f"{len(train):,}",
+                 len(set(train.labels)), f"{len(test):,}", len(set(test.labels)))
+    return train, test
+
+
+def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
+    strategy = _set_up_tensorflow(config)
+    if config.mode != "export":  # an export needs the trained model only
+        train_split, test_split = _load_data(config)
     if config.mode in TRAINING_MODES:
         config = with_proxy_table(config, train_split)
         _warn_about_frozen_random_features(config)
