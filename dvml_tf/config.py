@@ -148,6 +148,9 @@ class RunConfig:
         "none", "Keras mixed-precision policy; losses stay in float32.",
         ("none", "mixed_float16", "mixed_bfloat16"))
     jit_compile: bool = _setting(False, "XLA-compile the train step.")
+    figures: bool = _setting(
+        True, "At the final evaluation, draw the t-SNE, the retrieval grid and the "
+        "TensorBoard projector of its embeddings into <model_dir>/figures.")
     deterministic: bool = _setting(
         False, "Deterministic TensorFlow ops: a resumed run then matches an uninterrupted "
         "one exactly.")

@@ -1,18 +1,20 @@
-"""Figures of what a trained model learned (the command line: dvml_tf/cli/visualize.py).
+"""Figures of what a trained model learned, drawn at a run's final evaluation from its
+embeddings (and by dvml_tf/cli/visualize.py for any run).
 
-Writes into <model_dir>/figures/ and TensorBoard (<model_dir>/logs/visualize):
+Writes into <model_dir>/figures/ and TensorBoard (<model_dir>/logs/figures):
 - tsne.png: Barnes-Hut t-SNE of the test embeddings (L2-normalised z_I), coloured by
   class, with image thumbnails (the paper's Fig. 4);
 - central_latent_space.png: t-SNE of each embedding minus its class centre (the paper's
   Fig. 1): if the intra-class variation is shared across classes, colours mix;
-- retrieval.png: query images and their nearest test neighbours, each bordered green
-  (same class as the query) or red;
+- retrieval.png: query images (their class named) and their nearest neighbours in the
+  whole test set, each marked with a tick (same class as the query) or a cross;
 - a TensorBoard projector of the test embeddings named by the step they come from, with
   their labels, class names and a sprite of thumbnails.
 Every image goes to TensorBoard at the run's trained step.
 """
+import contextlib
 import os
-from typing import Callable, Iterable, Optional
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -20,21 +22,20 @@ import tensorflow as tf
 from dvml_tf.config import RunConfig
 from dvml_tf.data.preprocessing import eval_preprocess
 from dvml_tf.data.splits import ImageSplit
+from dvml_tf.errors import UserError, first_line, out_of_space_is_user_error
+from dvml_tf.terminal import STATUS
 
 THUMBNAIL = 32
 # t-SNE colours come from tab20: a legend names the classes while there are this few.
 LEGEND_CLASSES = 20
 RETRIEVAL_QUERIES = 8
 RETRIEVAL_NEIGHBOURS = 6
-RETRIEVAL_CELL = 72  # pixels per image in the retrieval grid, border included
-RETRIEVAL_BORDER = 5
-SAME_CLASS, OTHER_CLASS, QUERY = (40, 170, 60), (215, 40, 40), (90, 90, 90)
 FIGURE_DESCRIPTIONS = {
     "tsne": "t-SNE of the test embeddings (L2-normalised z_I), coloured by class.",
     "central_latent_space": "t-SNE of each test embedding minus its class centre (the "
                             "paper's Fig. 1): mixed colours = variation shared by classes.",
-    "retrieval": "Queries (grey) and their nearest test neighbours: green = same class, "
-                 "red = another class.",
+    "retrieval": "Queries (grey, their class named) and their nearest neighbours in the "
+                 "whole test set: tick and green = same class, cross and red = another.",
 }
 
 
@@ -159,28 +160,130 @@ def retrieval_queries(labels: np.ndarray, count: int = RETRIEVAL_QUERIES,
     return np.concatenate([queries, extra]).astype(np.int64)
 
 
-def retrieval_grid(embeddings: np.ndarray, labels: np.ndarray, thumbnails: np.ndarray,
-                   queries: np.ndarray, k: int = RETRIEVAL_NEIGHBOURS) -> np.ndarray:
-    """uint8 image: a row per query, the query (grey border) then its k nearest neighbours
-    (the query itself left out), each bordered green if it shares the query's class, red
-    if not."""
-    from PIL import Image
-
-    cell, inner = RETRIEVAL_CELL, RETRIEVAL_CELL - 2 * RETRIEVAL_BORDER
-    grid = np.full((len(queries) * cell, (k + 1) * cell + cell // 2, 3), 255, np.uint8)
-
-    def place(row, column, index, colour):
-        x = column * cell + (cell // 2 if column else 0)
-        grid[row * cell:(row + 1) * cell, x:x + cell] = colour
-        image = Image.fromarray(thumbnails[index]).resize((inner, inner), Image.NEAREST)
-        grid[row * cell + RETRIEVAL_BORDER:(row + 1) * cell - RETRIEVAL_BORDER,
-             x + RETRIEVAL_BORDER:x + cell - RETRIEVAL_BORDER] = np.asarray(image)
-
-    for row, query in enumerate(queries):
+def retrieval_rows(embeddings: np.ndarray, labels: np.ndarray, queries: np.ndarray,
+                   k: int = RETRIEVAL_NEIGHBOURS) -> List[Tuple[int, List[int]]]:
+    """(query, its k nearest neighbours among all `embeddings`, the query left out) per
+    query, exact, ties broken by index."""
+    rows = []
+    for query in queries:
         distances = np.linalg.norm(embeddings - embeddings[query], axis=1)
         distances[query] = np.inf
-        place(row, 0, query, QUERY)
-        for column, neighbour in enumerate(np.argsort(distances, kind="stable")[:k], start=1):
-            place(row, column, neighbour,
-                  SAME_CLASS if labels[neighbour] == labels[query] else OTHER_CLASS)
-    return grid
+        rows.append((int(query), [int(i) for i in np.argsort(distances, kind="stable")[:k]]))
+    return rows
+
+
+def draw_retrieval(rows: List[Tuple[int, List[int]]], labels: np.ndarray,
+                   thumbnail: Callable[[int], np.ndarray], names: Callable[[int], str],
+                   title: str, path: str) -> None:
+    """The retrieval grid: a row per query (its class named), then its neighbours, each
+    marked with a tick (same class) or a cross (another class) that survives greyscale
+    printing, and bordered green or red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = len(rows[0][1]) + 1
+    size = (1.3 * columns + 0.6, 1.35 * len(rows) + 0.7)
+    figure, axes = plt.subplots(len(rows), columns, figsize=size, dpi=100, squeeze=False)
+    for row, (query, neighbours) in enumerate(rows):
+        for column, index in enumerate([query, *neighbours]):
+            cell = axes[row, column]
+            cell.imshow(thumbnail(index))
+            cell.set_xticks([])
+            cell.set_yticks([])
+            if column == 0:
+                cell.set_ylabel(names(labels[query]), rotation=0, ha="right", va="center",
+                                fontsize=11)
+                colour, mark = "#5a5a5a", None
+            elif labels[index] == labels[query]:
+                colour, mark = "#28aa3c", "\u2713"
+            else:
+                colour, mark = "#d72828", "\u2717"
+            for spine in cell.spines.values():
+                spine.set_edgecolor(colour)
+                spine.set_linewidth(4)
+            if mark:
+                cell.text(0.97, 0.03, mark, transform=cell.transAxes, ha="right", va="bottom",
+                          fontsize=14, fontweight="bold", color="black",
+                          bbox=dict(boxstyle="square,pad=0.1", facecolor="white",
+                                    edgecolor="none"))
+    axes[0, 0].set_title("query", fontsize=10)
+    for column in range(1, columns):
+        axes[0, column].set_title(f"{column}.", fontsize=10)
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+# The embeddings of the test set that the figures were drawn from, kept beside them so
+# that `cli.visualize` redraws without embedding again.
+EMBEDDINGS_FILE = "test_embeddings.npz"
+
+
+@contextlib.contextmanager
+def writing_figures_into(model_dir: str) -> Iterator[None]:
+    """A folder that cannot be written (permissions, a file in the way, a full disk): one
+    line naming it."""
+    with out_of_space_is_user_error(f"--model_dir={model_dir}"):
+        try:
+            yield
+        except (OSError, tf.errors.PermissionDeniedError,
+                tf.errors.FailedPreconditionError) as error:
+            raise UserError(f"--model_dir={model_dir}: cannot write the figures there "
+                            f"({first_line(error, 160)})") from None
+
+
+def write_figures(model_dir: str, step: int, embeddings: np.ndarray, labels: np.ndarray,
+                  test: ImageSplit, config: RunConfig, max_images: int = 1500
+                  ) -> Dict[str, str]:
+    """Draws the figures of `embeddings` (the whole test split, in its order) into
+    <model_dir>/figures and TensorBoard: the t-SNEs and the projector of a class-stratified
+    sample of at most `max_images`, the retrieval grid searched in all of them. Returns
+    the figure paths."""
+    with writing_figures_into(model_dir):
+        figures = os.path.join(model_dir, "figures")
+        os.makedirs(figures, exist_ok=True)
+        np.savez(os.path.join(figures, EMBEDDINGS_FILE), embeddings=embeddings, labels=labels,
+                 step=step)
+        paths = {name: os.path.join(figures, f"{name}.png")
+                 for name in ("tsne", "central_latent_space", "retrieval")}
+        sample = stratified_sample(labels, max_images, config.seed)
+        thumbnails = thumbnails_of(test, sample, config)
+        STATUS.show(f"figures: t-SNE of {len(sample):,} test embeddings")
+        plot(tsne(embeddings[sample]), labels[sample], thumbnails,
+             f"t-SNE of test embeddings, step {step}", paths["tsne"], test.class_name)
+        plot(tsne(central_latent_space(embeddings[sample], labels[sample])), labels[sample],
+             None, f"Central latent space (embedding minus class centre), step {step}",
+             paths["central_latent_space"], test.class_name)
+        STATUS.clear()
+        rows = retrieval_rows(embeddings, labels, retrieval_queries(labels, seed=config.seed))
+        shown = sorted({index for query, neighbours in rows for index in [query, *neighbours]})
+        small = dict(zip(shown, thumbnails_of(test, shown, config)))
+        draw_retrieval(rows, labels, small.__getitem__, test.class_name,
+                       f"Unseen queries and their {len(rows[0][1])} nearest of all "
+                       f"{len(labels):,} test images, step {step} (\u2713 same class, "
+                       "\u2717 another)", paths["retrieval"])
+        log_dir = os.path.join(model_dir, "logs", "figures")
+        writer = tf.summary.create_file_writer(log_dir)
+        with writer.as_default(step=step):
+            for name, figure in paths.items():
+                image = tf.io.decode_png(tf.io.read_file(figure), channels=3)[tf.newaxis]
+                tf.summary.image(name, image, description=FIGURE_DESCRIPTIONS[name])
+        writer.flush()
+        write_projector(log_dir, f"test_embeddings_step_{step}", embeddings[sample],
+                        labels[sample], test.class_name, thumbnails)
+    return paths
+
+
+def stored_embeddings(model_dir: str, step: int) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """(embeddings, labels) that write_figures kept for `step`, or None."""
+    path = os.path.join(model_dir, "figures", EMBEDDINGS_FILE)
+    try:
+        with np.load(path) as stored:
+            if int(stored["step"]) == step:
+                return stored["embeddings"], stored["labels"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return None

@@ -29,6 +29,8 @@ UNTRAINED_METRICS_FILE = "untrained_metrics.json"
 class Evaluation(NamedTuple):
     metrics: Dict[str, object]
     diagnostics: Dict[str, object]
+    embeddings: np.ndarray  # L2-normalised z_I of the test split, in its order
+    labels: np.ndarray
 
 
 def compute_embeddings_with_variance(model: DVMLModel, split: ImageSplit, sizes: ImageSizes,
@@ -76,7 +78,7 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
             if diagnostics[name] is not None:
                 tensorboard_tags.scalar(f"eval_diagnostics/{name}", diagnostics[name])
     writer.flush()
-    return Evaluation(metrics, diagnostics)
+    return Evaluation(metrics, diagnostics, embedded, labels)
 
 
 @functools.cache

@@ -19,6 +19,7 @@ from dvml_tf.config import RunConfig
 from dvml_tf.data.datasets import load_splits
 from dvml_tf.data.splits import ImageSplit
 from dvml_tf.errors import UserError, out_of_space_is_user_error
+from dvml_tf.evaluation.figures import write_figures
 from dvml_tf.evaluation.model_evaluation import (
     DIAGNOSTICS_FILE,
     METRICS_FILE,
@@ -126,9 +127,10 @@ def closing_lines(metrics: Dict[str, object], step: int, model_dir: str,
     return lines
 
 
-def where_to_look(model_dir: str) -> List[str]:
-    """The commands that show a run: TensorBoard and the figures."""
+def where_to_look(model_dir: str, figures: bool) -> List[str]:
+    """Where to look at a run: TensorBoard, and its figures."""
     return [f"TensorBoard: tensorboard --logdir {os.path.join(model_dir, 'logs')}",
+            f"figures: {os.path.join(model_dir, 'figures')}" if figures else
             f"figures: python -m dvml_tf.cli.visualize --model_dir={model_dir}"]
 
 
@@ -189,6 +191,9 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
                 metrics["untrained"] = untrained
             write_json(config.model_dir, METRICS_FILE, metrics)
             write_json(config.model_dir, DIAGNOSTICS_FILE, dict(evaluation.diagnostics, step=step))
+        if config.figures and chief:
+            write_figures(config.model_dir, step, evaluation.embeddings, evaluation.labels,
+                          test_split, config)
         utf = "utf" in (sys.stdout.encoding or "").lower()
         print("\n".join(closing_lines(metrics, step, config.model_dir,
                                       "\u2192" if utf else "->")))
@@ -198,5 +203,5 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
             print(f"exported SavedModel to {path}" if new else
                   f"{path} already serves these weights (step {step}); nothing exported")
     if config.mode in ("train_and_eval", "eval"):
-        print("\n".join(where_to_look(config.model_dir)))
+        print("\n".join(where_to_look(config.model_dir, config.figures and chief)))
     return metrics

@@ -30,7 +30,7 @@ def test_two_replicas_equal_one_on_the_same_global_batch(metric_loss):
 
 
 DIGITS = ["--dataset=digits", "--classes_per_batch=4", "--images_per_class=8",
-          "--train_steps=20", "--checkpoint_every=10", "--export_dir="]
+          "--train_steps=20", "--checkpoint_every=10", "--export_dir=", "--nofigures"]
 
 
 def test_mirrored_cli_trains_on_two_cpu_devices(tmp_path):

@@ -4,6 +4,7 @@ learning (untrained against trained), its terminal output, TensorBoard and figur
 Resuming is tested in test_resume.py, the export in test_deployment.py."""
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import urllib.parse
 import urllib.request
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from commands import ROOT, run_main
@@ -70,7 +72,7 @@ def test_the_terminal_shows_steps_plain_lines_and_the_metrics_once(trained_run):
     assert result.stdout.splitlines()[-3:] == [
         f"exported SavedModel to {trained_run[0] / 'export' / 'dvml_glyphs' / '1'}",
         f"TensorBoard: tensorboard --logdir {base}/logs",
-        f"figures: python -m dvml_tf.cli.visualize --model_dir={base}"]
+        f"figures: {base}/figures"]
 
 
 def test_the_progress_line_shows_the_loss_tensorboard_shows_at_that_step(trained_run):
@@ -165,26 +167,41 @@ def test_tensorboard_explains_every_tag_and_draws_evaluation_curves(trained_run)
     assert [point[1] for point in answers[curve]] == [0, 100, 200, STEPS]
 
 
-def test_visualize_writes_figures_projector_and_tensorboard_images(trained_run):
-    base, _ = trained_run
-    run = base / "run"
-    result = subprocess.run([sys.executable, "-m", "dvml_tf.cli.visualize", f"--model_dir={run}",
-                             "--max_images=300"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+def _figures_written(run, images):
     for name in ("tsne", "central_latent_space"):
         with Image.open(run / "figures" / f"{name}.png") as figure:
             assert figure.size == (1000, 1000)
-    with Image.open(run / "figures" / "retrieval.png") as figure:
-        assert figure.size[1] == 8 * 72
-    projector = run / "logs" / "visualize"
+    projector = run / "logs" / "figures"
     config = (projector / "projector_config.pbtxt").read_text()
     assert f'tensor_name: "test_embeddings_step_{STEPS}/' in config
     assert "metadata.tsv" in config and "sprite.png" in config
     rows = (projector / "metadata.tsv").read_text().splitlines()
-    assert rows[0] == "label\tclass" and len(rows) == 301
+    assert rows[0] == "label\tclass" and len(rows) == images + 1
     assert {row.split("\t")[1] for row in rows[1:]} <= TEST_CHARACTERS
     events = [e for f in projector.glob("events.out.tfevents.*")
               for e in tf.compat.v1.train.summary_iterator(str(f))]
     steps = {v.tag: e.step for e in events for v in e.summary.value}
     assert steps == {"tsne": STEPS, "central_latent_space": STEPS, "retrieval": STEPS}
+
+
+def test_the_final_evaluation_draws_the_figures_from_all_its_embeddings(trained_run):
+    base, result = trained_run
+    run = base / "run"
+    _figures_written(run, 1500)
+    stored = np.load(run / "figures" / "test_embeddings.npz")
+    assert int(stored["step"]) == STEPS and stored["embeddings"].shape == (3280, 128)
+    assert f"figures: {run / 'figures'}" in result.stdout
+
+
+def test_visualize_redraws_from_the_kept_embeddings_without_the_model(trained_run, tmp_path):
+    base, _ = trained_run
+    run = tmp_path / "run"
+    shutil.copytree(base / "run", run)
+    for data in (run / "checkpoints").glob("ckpt-*.data-*"):
+        data.write_bytes(b"")  # were the model read, this would fail
+    result = subprocess.run([sys.executable, "-m", "dvml_tf.cli.visualize", f"--model_dir={run}",
+                             "--max_images=300"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not [line for line in result.stderr.splitlines() if not line[:2].isdigit()]
+    _figures_written(run, 300)

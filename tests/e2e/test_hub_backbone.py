@@ -50,7 +50,7 @@ def _flags(handle, model_dir, *more):
     return ["--dataset=digits", "--backbone=hub", f"--hub_handle={handle}", "--image_size=16",
             "--resize_size=18", "--embedding_dim=8", "--decoder_hidden=8", "--num_samples=2",
             "--classes_per_batch=3", "--images_per_class=4", "--train_steps=6",
-            "--checkpoint_every=6", "--learning_rate=0.05", "--recall_k=1",
+            "--checkpoint_every=6", "--learning_rate=0.05", "--recall_k=1", "--nofigures",
             f"--model_dir={model_dir}", *more]
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 FLAGS = ["--dataset=digits", "--image_size=16", "--resize_size=18",
          "--classes_per_batch=4", "--images_per_class=4", "--train_steps=60",
          "--phase1_steps=30", "--checkpoint_every=10", "--eval_every=30", "--seed=3",
-         "--deterministic", "--export_dir="]
+         "--deterministic", "--export_dir=", "--nofigures"]
 
 
 def _final_weights(model_dir):

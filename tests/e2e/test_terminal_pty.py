@@ -16,7 +16,7 @@ def test_the_progress_line_moves_in_place_and_through_evaluations(tmp_path):
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         main_command(f"--model_dir={tmp_path / 'run'}", "--export_dir=", "--train_steps=40",
-                     "--eval_every=20", "--summary_every=10", "--phase1_steps=20"),
+                     "--eval_every=20", "--summary_every=10", "--phase1_steps=20", "--nofigures"),
         cwd=ROOT, stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True)
     os.close(terminal)
     chunks = []

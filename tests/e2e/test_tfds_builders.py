@@ -38,7 +38,8 @@ DATASETS = {
 }
 TINY_RUN = ["--backbone=small_cnn", "--image_size=16", "--resize_size=18", "--embedding_dim=8",
             "--decoder_hidden=8", "--num_samples=2", "--classes_per_batch=2",
-            "--images_per_class=2", "--train_steps=2", "--checkpoint_every=2", "--recall_k=1"]
+            "--images_per_class=2", "--train_steps=2", "--checkpoint_every=2", "--recall_k=1",
+            "--nofigures"]
 
 
 def _mirror(tmp_path, dataset):

@@ -1,15 +1,11 @@
-"""The visualisation's data transforms (the figures themselves are checked end to end)."""
+"""The figures' data transforms (the figures themselves are checked end to end)."""
 import numpy as np
 
 from dvml_tf.evaluation.figures import (
-    OTHER_CLASS,
-    QUERY,
-    RETRIEVAL_BORDER,
-    RETRIEVAL_CELL,
-    SAME_CLASS,
     central_latent_space,
-    retrieval_grid,
+    draw_retrieval,
     retrieval_queries,
+    retrieval_rows,
     stratified_sample,
 )
 
@@ -34,26 +30,24 @@ def test_stratified_sample_spreads_over_classes():
     np.testing.assert_array_equal(stratified_sample(labels, 500), np.arange(100))
 
 
-def test_retrieval_grid_borders_neighbours_by_class_nearest_first():
-    # Query 0 (class 1): nearest 1 (class 1), then 2 (class 2), then 3 (class 1); itself
-    # never appears among its neighbours.
-    embeddings = np.array([[0.0], [1.0], [2.0], [3.0], [10.0]])
-    labels = np.array([1, 1, 2, 1, 2])
-    thumbnails = (np.arange(5)[:, None, None, None] * 40 + np.zeros((5, 32, 32, 3))).astype(
-        np.uint8)
-    grid = retrieval_grid(embeddings, labels, thumbnails, np.array([0]), k=3)
-    cell, border = RETRIEVAL_CELL, RETRIEVAL_BORDER
-    assert grid.shape == (cell, 4 * cell + cell // 2, 3)
+def test_retrieval_rows_are_the_nearest_of_all_embeddings_without_the_query():
+    # Query 0: nearest 1, then 2, then 3 (ties broken by index); itself never among them.
+    embeddings = np.array([[0.0], [1.0], [2.0], [-2.0], [10.0], [1.0]])
+    rows = retrieval_rows(embeddings, np.zeros(6), np.array([0, 4]), k=3)
+    assert rows == [(0, [1, 5, 2]), (4, [2, 1, 5])]
 
-    def border_colour(column):
-        x = column * cell + (cell // 2 if column else 0)
-        return tuple(grid[1, x + 1]), int(grid[cell // 2, x + cell // 2, 0])
 
-    assert border_colour(0) == (QUERY, 0)
-    assert border_colour(1) == (SAME_CLASS, 40)
-    assert border_colour(2) == (OTHER_CLASS, 80)
-    assert border_colour(3) == (SAME_CLASS, 120)
-    assert border < cell // 2
+def test_the_retrieval_figure_names_each_querys_class(tmp_path):
+    labels = np.array([3, 3, 8, 8])
+    named = []
+
+    def names(label):
+        named.append(int(label))
+        return f"class {label}"
+
+    draw_retrieval([(0, [1, 2]), (2, [3, 0])], labels, lambda i: np.zeros((8, 8, 3), np.uint8),
+                   names, "title", str(tmp_path / "grid.png"))
+    assert named == [3, 8] and (tmp_path / "grid.png").stat().st_size > 1000
 
 
 def test_retrieval_queries_come_from_different_classes():
