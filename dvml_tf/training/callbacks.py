@@ -78,25 +78,32 @@ class TrainingSummaries(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = current_step(self.model)
-        if step % self.every:
+        # The schedule is also written at the last step of phase 1 and the first of phase
+        # 2, so that TensorBoard draws the switch as a step, not a ramp over a window.
+        last_of_phase1 = self.model.settings.phase1_steps
+        switch = self.model.settings.dvml and step in (last_of_phase1, last_of_phase1 + 1)
+        if step % self.every and not switch:
             return
-        lambdas = self.model.lambdas(step - 1).numpy()
+        with self.writer.as_default(step=step):
+            for index, value in enumerate(self.model.lambdas(step - 1).numpy(), start=1):
+                tensorboard_tags.scalar(f"lambdas/lambda{index}", value)
+            if self.model.settings.dvml:
+                tensorboard_tags.scalar("phase", 1 if bool(self.model.in_phase1(step - 1)) else 2)
+            if step % self.every == 0:
+                self._write_window(step)
+        self.writer.flush()
+
+    def _write_window(self, step):
         means = self._window_means()
         self.latest_loss = means.get("loss", self.latest_loss)
-        with self.writer.as_default(step=step):
-            for name, value in means.items():
-                tensorboard_tags.scalar(f"losses/{name}", value)
-            tensorboard_tags.scalar("skipped_steps", self.model.skipped_steps)
-            for index, value in enumerate(lambdas, start=1):
-                tensorboard_tags.scalar(f"lambdas/lambda{index}", value)
-            tensorboard_tags.scalar("learning_rate", self.model.optimizer.learning_rate)
-            if self.model.settings.dvml:
-                phase = 1 if bool(self.model.in_phase1(step - 1)) else 2
-                tensorboard_tags.scalar("phase", phase)
-                if self._write_variance is None:
-                    self._write_variance = variance_summary_writer(self.model)
-                self._write_variance(*self.probe, step)
-        self.writer.flush()
+        for name, value in means.items():
+            tensorboard_tags.scalar(f"losses/{name}", value)
+        tensorboard_tags.scalar("skipped_steps", self.model.skipped_steps)
+        tensorboard_tags.scalar("learning_rate", self.model.optimizer.learning_rate)
+        if self.model.settings.dvml:
+            if self._write_variance is None:
+                self._write_variance = variance_summary_writer(self.model)
+            self._write_variance(*self.probe, step)
 
 
 class SaveCheckpoints(keras.callbacks.Callback):

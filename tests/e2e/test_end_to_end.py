@@ -184,6 +184,17 @@ def _figures_written(run, images):
     assert steps == {"tsne": STEPS, "central_latent_space": STEPS, "retrieval": STEPS}
 
 
+def test_the_phase_switch_is_a_step_in_tensorboard_not_a_ramp(trained_run):
+    base, _ = trained_run
+    points = sorted((e.step, tf.make_ndarray(v.tensor).item())
+                    for f in (base / "run" / "logs" / "train").glob("events.out.tfevents.*")
+                    for e in tf.compat.v1.train.summary_iterator(str(f))
+                    for v in e.summary.value if v.tag == "phase")
+    # Every 25 steps, and at the last step of phase 1 (150) and the first of phase 2.
+    assert [step for step, _ in points] == sorted(set(range(25, STEPS + 1, 25)) | {151})
+    assert dict(points)[150] == 1 and dict(points)[151] == 2
+
+
 def test_the_final_evaluation_draws_the_figures_from_all_its_embeddings(trained_run):
     base, result = trained_run
     run = base / "run"
