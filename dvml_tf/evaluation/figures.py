@@ -270,7 +270,8 @@ def write_figures(model_dir: str, step: int, embeddings: np.ndarray, labels: np.
         with writer.as_default(step=step):
             for name, figure in paths.items():
                 image = tf.io.decode_png(tf.io.read_file(figure), channels=3)[tf.newaxis]
-                tf.summary.image(name, image, description=FIGURE_DESCRIPTIONS[name])
+                tf.summary.image(f"figures/{name}", image,
+                                 description=FIGURE_DESCRIPTIONS[name])
         writer.flush()
         write_projector(log_dir, f"test_embeddings_step_{step}", embeddings[sample],
                         labels[sample], test.class_name, thumbnails)

@@ -21,7 +21,7 @@ from dvml_tf.training.checkpoints import (
     restore_latest,
     save_run_config,
 )
-from dvml_tf.training.interrupt import Interrupted
+from dvml_tf.training.interrupt import Interrupted, StopAtCtrlC
 
 
 def check_batches_possible(config: RunConfig, train_split: ImageSplit) -> sampling.ClassTable:
@@ -106,18 +106,22 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         fit_across_workers(model, dataset, fit_callbacks, epochs, initial_epoch, loop)
         return
+    ctrl_c = StopAtCtrlC(model)
     try:
-        model.fit(
-            dataset,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=loop,
-            callbacks=fit_callbacks,
-            shuffle=False,  # the P x K stream is shuffled already
-            verbose=0,
-        )
-    except KeyboardInterrupt:
+        with ctrl_c.catching():
+            model.fit(
+                dataset,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=loop,
+                callbacks=fit_callbacks,
+                shuffle=False,  # the P x K stream is shuffled already
+                verbose=0,
+            )
+    except KeyboardInterrupt:  # the second Ctrl-C
         raise _saved_at_interrupt(saver) from None
+    if ctrl_c.pressed and current_step(model) < config.train_steps:
+        raise _saved_at_interrupt(saver)
 
 
 def _saved_at_interrupt(saver: callbacks.SaveCheckpoints) -> Interrupted:

@@ -181,7 +181,8 @@ def _figures_written(run, images):
     events = [e for f in projector.glob("events.out.tfevents.*")
               for e in tf.compat.v1.train.summary_iterator(str(f))]
     steps = {v.tag: e.step for e in events for v in e.summary.value}
-    assert steps == {"tsne": STEPS, "central_latent_space": STEPS, "retrieval": STEPS}
+    assert steps == {"figures/tsne": STEPS, "figures/central_latent_space": STEPS,
+                     "figures/retrieval": STEPS}
 
 
 def test_the_phase_switch_is_a_step_in_tensorboard_not_a_ramp(trained_run):

@@ -72,13 +72,16 @@ def test_ctrl_c_saves_the_finished_step_and_the_rerun_resumes_from_it(tmp_path):
     process = subprocess.Popen(main_command(*long_run), cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     lines = []
-    for line in process.stderr:
-        lines.append(line)
-        if " step 15/100000" in line:  # progress lines come every --summary_every steps
-            process.send_signal(signal.SIGINT)
-            break
-    rest = process.stderr.read()
-    assert process.wait(timeout=120) == 130, "".join(lines) + rest
+    try:
+        for line in process.stderr:
+            lines.append(line)
+            if " step 15/100000" in line:  # progress lines come every --summary_every steps
+                process.send_signal(signal.SIGINT)
+                break
+        rest = process.communicate(timeout=120)[1]
+    finally:
+        process.kill()  # a run the interrupt did not stop ends with the test
+    assert process.returncode == 130, "".join(lines) + rest
     assert "Traceback" not in rest
     latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
     assert latest, rest
