@@ -13,6 +13,7 @@ Writes into <model_dir>/figures/ and TensorBoard (<model_dir>/logs/figures):
 Every image goes to TensorBoard at the run's trained step.
 """
 import contextlib
+import logging
 import os
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -254,9 +255,16 @@ def write_figures(model_dir: str, step: int, embeddings: np.ndarray, labels: np.
         STATUS.show(f"figures: t-SNE of {len(sample):,} test embeddings")
         plot(tsne(embeddings[sample]), labels[sample], thumbnails,
              f"t-SNE of test embeddings, step {step}", paths["tsne"], test.class_name)
-        plot(tsne(central_latent_space(embeddings[sample], labels[sample])), labels[sample],
-             None, f"Central latent space (embedding minus class centre), step {step}",
-             paths["central_latent_space"], test.class_name)
+        # Centres from all test embeddings: a sample of SOP's 11,316 classes holds about one
+        # image per class, whose own mean would make every point 0.
+        central = central_latent_space(embeddings, labels)[sample]
+        if np.any(central):
+            plot(tsne(central), labels[sample], None,
+                 f"Central latent space (embedding minus class centre), step {step}",
+                 paths["central_latent_space"], test.class_name)
+        else:  # every class a single image: there is no intra-class variation to draw
+            logging.warning("no class has two test images: no central latent space figure")
+            del paths["central_latent_space"]
         STATUS.clear()
         rows = retrieval_rows(embeddings, labels, retrieval_queries(labels, seed=config.seed))
         shown = sorted({index for query, neighbours in rows for index in [query, *neighbours]})

@@ -56,3 +56,28 @@ def test_retrieval_queries_come_from_different_classes():
     assert len(set(labels[queries])) == 8
     few = retrieval_queries(np.repeat([0, 1], 5), count=4)
     assert len(set(few)) == 4 and set(np.repeat([0, 1], 5)[few]) == {0, 1}
+
+
+def test_figures_of_a_sample_of_about_one_image_per_class_use_all_images_centres(tmp_path):
+    """As at SOP's scale: 1,500 of 60,502 images spread over 11,316 classes leave about one
+    per class in the sample; centred on the sample alone every point was 0 (t-SNE crashed)."""
+    from PIL import Image
+
+    from dvml_tf.config import RunConfig
+    from dvml_tf.data.splits import PATHS, ImageSplit
+    from dvml_tf.evaluation.figures import write_figures
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(40), 2)
+    paths = []
+    for index in range(len(labels)):
+        path = tmp_path / f"{index}.png"
+        Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    embeddings = rng.normal(size=(len(labels), 8)).astype(np.float32)
+    config = RunConfig(image_size=8, resize_size=10)
+    drawn = write_figures(str(tmp_path / "run"), 5, embeddings, labels,
+                          ImageSplit(np.array(paths), labels, PATHS), config, max_images=30)
+    assert sorted(drawn) == ["central_latent_space", "retrieval", "tsne"]
+    stored = np.load(tmp_path / "run" / "figures" / "test_embeddings.npz")
+    assert int(stored["step"]) == 5 and stored["embeddings"].shape == (80, 8)
