@@ -55,6 +55,11 @@ class StatusLine:
 STATUS = StatusLine()
 
 
+def stamped(text: str) -> str:
+    """`text` after the clock, as the log lines show it: 'HH:MM:SS text'."""
+    return time.strftime("%H:%M:%S ") + text
+
+
 class LineHandler(logging.Handler):
     """Log records as 'HH:MM:SS message' ('HH:MM:SS warning: message' from WARNING on),
     through STATUS. INFO and below only from dvml_tf's own modules: TensorFlow's and
@@ -105,12 +110,11 @@ class CountProgress:
             STATUS.show(self.text())
             self.drawn = now
         elif not STATUS.is_tty() and now - self.drawn >= self.line_seconds:
-            STATUS.write_line(time.strftime("%H:%M:%S ") + self.text())
+            STATUS.write_line(stamped(self.text()))
             self.drawn = now
 
     def done(self, summary: bool = True) -> None:
         """Clears the status line; `summary`: and writes the count and the time taken."""
         STATUS.clear()
         if summary:
-            STATUS.write_line(time.strftime("%H:%M:%S ") + self.text()
-                              + f" ({time.monotonic() - self.started:.0f} s)")
+            STATUS.write_line(stamped(f"{self.text()} ({time.monotonic() - self.started:.0f} s)"))

@@ -64,6 +64,12 @@ def versions(model_root: str) -> List[int]:
     return sorted(int(name) for name in os.listdir(model_root) if name.isdigit())
 
 
+def complete_versions(model_root: str) -> List[int]:
+    """The version folders under model_root that hold a SavedModel, ascending."""
+    return [v for v in versions(model_root)
+            if os.path.isfile(os.path.join(model_root, str(v), "saved_model.pb"))]
+
+
 def next_version(model_root: str) -> int:
     """1 + the largest integer version folder under model_root (1 when none)."""
     return max(versions(model_root), default=0) + 1
@@ -73,8 +79,7 @@ def resolve_export(path: str) -> str:
     """A SavedModel folder: `path` itself, or its newest integer version that holds one."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
-    complete = [v for v in versions(path)
-                if os.path.isfile(os.path.join(path, str(v), "saved_model.pb"))]
+    complete = complete_versions(path)
     if not complete:
         raise UserError(f"--export={path}: neither a SavedModel nor a folder of versions "
                         "holding one")
@@ -148,8 +153,7 @@ def served_weights_sha256(model: DVMLModel) -> str:
 
 def identical_latest_version(model_root: str, metadata: dict) -> Optional[str]:
     """The newest version's path when it serves exactly what `metadata` describes."""
-    complete = [v for v in versions(model_root)
-                if os.path.isfile(os.path.join(model_root, str(v), "saved_model.pb"))]
+    complete = complete_versions(model_root)
     if not complete:
         return None
     latest = os.path.join(model_root, str(complete[-1]))

@@ -7,7 +7,7 @@ import numpy as np
 
 from dvml_tf import tensorboard_tags
 from dvml_tf.errors import UserError
-from dvml_tf.terminal import STATUS
+from dvml_tf.terminal import STATUS, stamped
 from dvml_tf.training.checkpoints import current_step
 from dvml_tf.training.interrupt import interrupts_deferred
 from dvml_tf.training.variance_summaries import variance_summary_writer
@@ -258,7 +258,7 @@ class Progress(keras.callbacks.Callback):
                 STATUS.show(self.text(step, self._loss(logs), now))
                 self.drawn = now
         elif step % self.every == 0 or step >= self.train_steps:
-            STATUS.write_line(time.strftime("%H:%M:%S ") + self.text(step, self._loss(logs), now))
+            STATUS.write_line(stamped(self.text(step, self._loss(logs), now)))
 
     def on_train_end(self, logs=None):
         STATUS.clear()

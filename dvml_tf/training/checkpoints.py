@@ -46,7 +46,6 @@ def restore_latest(manager: tf.train.CheckpointManager) -> Optional[str]:
     return path
 
 
-
 def current_step(model: DVMLModel) -> int:
     """The training steps the model has taken, skipped ones included: its training step."""
     return int(model.steps_taken.numpy())

@@ -5,7 +5,7 @@ import contextlib
 import logging
 import signal
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 class Interrupted(Exception):
@@ -13,18 +13,26 @@ class Interrupted(Exception):
 
 
 @contextlib.contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Holds Ctrl-C back until the block ends (a checkpoint being written is finished, not
-    left half-written); raises KeyboardInterrupt after the block if one came."""
+def _ctrl_c_handled_by(handler: Callable) -> Iterator[None]:
+    """`handler` answers SIGINT inside the block, then the previous one again (signal
+    handlers can be set only from the main thread; elsewhere nothing changes)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    pressed = []
-    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Holds Ctrl-C back until the block ends (a checkpoint being written is finished, not
+    left half-written); raises KeyboardInterrupt after the block if one came."""
+    pressed = []
+    with _ctrl_c_handled_by(lambda *_: pressed.append(True)):
+        yield
     if pressed:
         raise KeyboardInterrupt
 
@@ -45,13 +53,5 @@ class StopAtCtrlC:
         self.model.stop_training = True
         logging.warning("stopping after this step (Ctrl-C again to stop at once)")
 
-    @contextlib.contextmanager
-    def catching(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, self._handle)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    def catching(self):
+        return _ctrl_c_handled_by(self._handle)

@@ -102,12 +102,12 @@ def _shown_name(metric: str) -> str:
         metric, metric.replace("recall@", "Recall@"))
 
 
+HEADLINE_METRICS = ("recall@1", "map@r", "nmi", "f1")
+
+
 def _short_summary(metrics: Dict[str, object]) -> str:
     return ", ".join(f"{_shown_name(name)} {metrics[name]:.3f}"
-                     for name in ("recall@1", "map@r", "nmi", "f1") if name in metrics)
-
-
-HEADLINE_METRICS = ("recall@1", "map@r", "nmi", "f1")
+                     for name in HEADLINE_METRICS if name in metrics)
 
 
 def closing_lines(metrics: Dict[str, object], step: int, model_dir: str,
