@@ -20,7 +20,16 @@ from dvml_tf.data.datasets import DATASETS
 from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.errors import UserError
 from dvml_tf.losses.backend import BACKENDS, check_backend
-from dvml_tf.losses.metric import METRIC_LOSSES, REDUCTIONS
+from dvml_tf.losses.metric import (
+    MEMORY_LOSSES,
+    METRIC_LOSSES,
+    MS_ALPHA,
+    MS_BASE,
+    MS_BETA,
+    PROXY_ANCHOR_ALPHA,
+    PROXY_LR_MULTIPLIER,
+    REDUCTIONS,
+)
 from dvml_tf.losses.variational import RECONSTRUCTIONS
 from dvml_tf.models.backbone_names import BACKBONES
 from dvml_tf.training.distribution import STRATEGIES
@@ -70,7 +79,26 @@ class RunConfig:
         "terms-per-batch times more, and DVML's phase 2 wrecked a pretrained embedding "
         "(benchmarks/quality.py).", REDUCTIONS)
     num_proxies: int = _setting(
-        0, "--metric_loss=proxy_nca: rows of the proxy table; 0: one per training class.")
+        0, "--metric_loss=proxy_nca or proxy_anchor: rows of the proxy table; 0: one per "
+        "training class.")
+    ms_alpha: float = _setting(MS_ALPHA, "--metric_loss=multi_similarity: alpha, the scale "
+                               "of the positive pairs (Wang et al. 2019).")
+    ms_beta: float = _setting(MS_BETA, "--metric_loss=multi_similarity: beta, the scale of "
+                              "the negative pairs.")
+    ms_lambda: float = _setting(MS_BASE, "--metric_loss=multi_similarity: lambda, the "
+                                "similarity the pairs are weighed against (--margin is the "
+                                "mining's epsilon).")
+    proxy_anchor_alpha: float = _setting(PROXY_ANCHOR_ALPHA, "--metric_loss=proxy_anchor: "
+                                         "alpha, the scale (Kim et al. 2020; --margin is "
+                                         "its delta).")
+    proxy_lr_multiplier: float = _setting(
+        PROXY_LR_MULTIPLIER, "--metric_loss=proxy_anchor: the proxies' learning rate over "
+        "--learning_rate (the paper's 100).")
+    cross_batch_memory: int = _setting(
+        0, "XBM (Wang et al. 2020): pair the batch with the last N training embeddings too, "
+        f"for --metric_loss={' or '.join(MEMORY_LOSSES)}; 0: no memory.")
+    cross_batch_memory_start: int = _setting(
+        0, "The training step from which the cross-batch memory fills and is used.")
     dvml: bool = _setting(True, "False trains the plain metric-learning baseline.")
     reconstruction: str = _setting(
         "distance", "L2 (eq. 9): the Euclidean distance (the paper) or the squared error.",
@@ -183,7 +211,8 @@ RUN_CONFIG_FILE = "run_config.json"
 # Settings that shape the network and its checkpoint (freeze_backbone: which variables
 # carry optimizer slots): eval and export read them from the trained run.
 ARCHITECTURE_KEYS = ("backbone", "hub_handle", "embedding_dim", "decoder_hidden", "image_size",
-                     "resize_size", "metric_loss", "num_proxies", "dvml", "freeze_backbone")
+                     "resize_size", "metric_loss", "num_proxies", "cross_batch_memory", "dvml",
+                     "freeze_backbone")
 SETTINGS = tuple(field.name for field in dataclasses.fields(RunConfig))
 SETTING_TYPES = typing.get_type_hints(RunConfig)
 
@@ -277,6 +306,14 @@ def validate(config: RunConfig) -> None:
     if config.num_proxies < 0:
         raise UserError(f"--num_proxies={config.num_proxies} must be 0 (one per training "
                         "class) or positive")
+    for name in ("cross_batch_memory", "cross_batch_memory_start"):
+        if getattr(config, name) < 0:
+            raise UserError(f"--{name}={getattr(config, name)} must be 0 or positive")
+    if config.cross_batch_memory and config.metric_loss not in MEMORY_LOSSES:
+        raise UserError(f"--cross_batch_memory works with --metric_loss="
+                        f"{' or '.join(MEMORY_LOSSES)}, not {config.metric_loss}")
+    if config.proxy_lr_multiplier <= 0:
+        raise UserError(f"--proxy_lr_multiplier={config.proxy_lr_multiplier} must be positive")
     if config.eval_bootstrap < 0:
         raise UserError(f"--eval_bootstrap={config.eval_bootstrap} must be 0 (none) or positive")
     if config.eval_every < 0:

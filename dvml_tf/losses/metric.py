@@ -2,14 +2,15 @@
 
 Batches are P classes x K images, class-contiguous. The triplet, N-pair, lifted and
 contrastive losses call TF-Addons or the package's own (backend.py, standard.py);
-margin_dws, proxy_nca and angular are the package's own.
+margin_dws, proxy_nca, angular, multi_similarity and proxy_anchor are the package's own.
 Reduction: "mean" averages each loss over its terms, as TF-Addons does; "sum" adds them,
 as eqs. 2 and 4 are printed (a sum over the batch's triplets), which weighs Lm against
 the KL and the reconstruction about (number of terms) times more. N-pair's eq. 3 is
 printed as a mean; "sum" adds its anchors' terms too.
 To add a loss: write its builder (functions of the backend, LossOptions) -> MetricLoss
 whose fn is (embeddings [B, D], labels [B], seed [2]) -> scalar, and give it a line in
-`_LOSSES`; the flag --metric_loss offers every name there.
+`_LOSSES`; the flag --metric_loss offers every name there. A pair-based loss that can pair
+the batch with a cross-batch memory (XBM) also gives memory_fn.
 """
 from typing import Callable, NamedTuple, Optional
 
@@ -20,6 +21,13 @@ from dvml_tf.errors import UserError
 from dvml_tf.losses.angular import angular_terms
 from dvml_tf.losses.backend import loss_functions
 from dvml_tf.losses.margin_dws import INITIAL_BETA, margin_dws_loss
+from dvml_tf.losses.multi_similarity import ALPHA as MS_ALPHA
+from dvml_tf.losses.multi_similarity import BASE as MS_BASE
+from dvml_tf.losses.multi_similarity import BETA as MS_BETA
+from dvml_tf.losses.multi_similarity import multi_similarity_terms
+from dvml_tf.losses.proxy_anchor import ALPHA as PROXY_ANCHOR_ALPHA
+from dvml_tf.losses.proxy_anchor import LEARNING_RATE_MULTIPLIER as PROXY_LR_MULTIPLIER
+from dvml_tf.losses.proxy_anchor import proxy_anchor_loss
 from dvml_tf.losses.proxy_nca import initial_proxies, proxy_nca_terms
 
 REDUCTIONS = ("mean", "sum")
@@ -30,11 +38,15 @@ class MetricLoss(NamedTuple):
 
     `seed` feeds losses that sample (stateless, so resumed runs sample alike);
     `variables` are the loss's own trainable variables (margin_dws's boundary beta,
-    proxy_nca's proxies), made by the builder's `make_variable`.
+    proxy_nca's and proxy_anchor's proxies), made by the builder's `make_variable`;
+    `memory_fn(embeddings, labels, memory_embeddings, memory_labels, filled) -> scalar`,
+    where the loss can use a cross-batch memory, is its term of the batch's anchors
+    against the memory (filled [N] marks the memory's written slots).
     """
 
     fn: Callable
     variables: tuple = ()
+    memory_fn: Optional[Callable] = None
 
 
 class LossOptions(NamedTuple):
@@ -46,6 +58,13 @@ class LossOptions(NamedTuple):
     reduction: str
     num_proxies: int
     embedding_dim: int
+    # Multi-Similarity's alpha, beta and lambda; Proxy-Anchor's alpha and the learning-rate
+    # multiplier of its proxies.
+    ms_alpha: float
+    ms_beta: float
+    ms_base: float
+    proxy_anchor_alpha: float
+    proxy_lr_multiplier: float
     # (name, initial value as a float32 array) -> a trainable variable: tf.Variable in
     # Keras-free code, a Keras layer's add_weight in a model (Keras 3 trains only its own).
     make_variable: Callable
@@ -131,7 +150,18 @@ def _lifted(lifted_fn, options):
 def _contrastive(contrastive_fn, options):
     """Contrastive loss over all pairs i < j of normalised embeddings. Mean: positives and
     negatives averaged separately so the many negatives do not drown the positives; sum:
-    every pair's term added."""
+    every pair's term added. With a memory: every (batch, written memory slot) pair."""
+
+    def of_pairs(distances, same, counted):
+        """The loss of pairs at `distances`, those where `counted` holds."""
+        per_pair = contrastive_fn(same, distances, margin=options.margin) * counted
+        if options.reduction == "sum":
+            return tf.reduce_sum(per_pair)
+        positive, negative = same * counted, (1.0 - same) * counted
+        return (tf.math.divide_no_nan(tf.reduce_sum(per_pair * positive),
+                                      tf.reduce_sum(positive))
+                + tf.math.divide_no_nan(tf.reduce_sum(per_pair * negative),
+                                        tf.reduce_sum(negative)))
 
     def loss(embeddings, labels, seed=None):
         normalized = tf.math.l2_normalize(embeddings, axis=-1)
@@ -142,16 +172,19 @@ def _contrastive(contrastive_fn, options):
         diff = tf.gather(normalized, first) - tf.gather(normalized, second)
         distances = tf.sqrt(tf.reduce_sum(tf.square(diff), -1) + 1e-12)
         same = tf.cast(tf.equal(tf.gather(labels, first), tf.gather(labels, second)), tf.float32)
-        per_pair = contrastive_fn(same, distances, margin=options.margin)
-        if options.reduction == "sum":
-            return tf.reduce_sum(per_pair)
-        positive = tf.math.divide_no_nan(tf.reduce_sum(per_pair * same), tf.reduce_sum(same))
-        negative = tf.math.divide_no_nan(
-            tf.reduce_sum(per_pair * (1.0 - same)), tf.reduce_sum(1.0 - same)
-        )
-        return positive + negative
+        return of_pairs(distances, same, tf.ones_like(same))
 
-    return MetricLoss(loss)
+    def memory_loss(embeddings, labels, memory, memory_labels, filled):
+        # Unit vectors: |a - m|^2 = 2 - 2 a.m, for every (batch, memory slot) pair at once.
+        cosine = tf.matmul(tf.math.l2_normalize(embeddings, axis=-1),
+                           tf.math.l2_normalize(memory, axis=-1), transpose_b=True)
+        distances = tf.sqrt(tf.maximum(2.0 - 2.0 * cosine, 0.0) + 1e-12)
+        same = tf.cast(tf.equal(labels[:, None], memory_labels[None, :]), tf.float32)
+        counted = tf.broadcast_to(tf.cast(filled[None, :], tf.float32), tf.shape(same))
+        return of_pairs(tf.reshape(distances, [-1]), tf.reshape(same, [-1]),
+                        tf.reshape(counted, [-1]))
+
+    return MetricLoss(loss, memory_fn=memory_loss)
 
 
 def _margin_dws(options):
@@ -167,6 +200,44 @@ def _proxy_nca(options):
     def loss(embeddings, labels, seed=None):
         terms = proxy_nca_terms(embeddings, labels, proxies)
         return _sum_or_mean(terms, options.reduction)
+
+    return MetricLoss(loss, (proxies,))
+
+
+def _multi_similarity(options):
+    """Multi-Similarity with its mining over the batch (an image is no pair of itself);
+    --margin is the mining's epsilon."""
+
+    def reduce(terms):
+        return _sum_or_mean(terms, options.reduction)
+
+    def terms_of(anchors, anchor_labels, candidates, candidate_labels, ignored):
+        return multi_similarity_terms(anchors, anchor_labels, candidates, candidate_labels,
+                                      ignored, options.ms_alpha, options.ms_beta,
+                                      options.ms_base, options.margin)
+
+    def loss(embeddings, labels, seed=None):
+        itself = tf.cast(tf.eye(tf.shape(embeddings)[0]), tf.bool)
+        return reduce(terms_of(embeddings, labels, embeddings, labels, itself))
+
+    def memory_loss(embeddings, labels, memory, memory_labels, filled):
+        empty = tf.broadcast_to(~filled[None, :], [tf.shape(embeddings)[0], tf.shape(filled)[0]])
+        return reduce(terms_of(embeddings, labels, memory, memory_labels, empty))
+
+    return MetricLoss(loss, memory_fn=memory_loss)
+
+
+def _proxy_anchor(options):
+    """Proxy-Anchor over a table of --num_proxies proxies, indexed by the training labels;
+    --margin is its delta. The table starts at 1/multiplier of its scale: the proxies'
+    learning-rate multiplier under Adam (proxy_anchor.py)."""
+    proxies = options.make_variable(
+        "proxy_anchor_proxies", initial_proxies(options.num_proxies, options.embedding_dim)
+        / options.proxy_lr_multiplier)
+
+    def loss(embeddings, labels, seed=None):
+        return proxy_anchor_loss(embeddings, labels, proxies, options.proxy_anchor_alpha,
+                                 options.margin, options.reduction)
 
     return MetricLoss(loss, (proxies,))
 
@@ -196,32 +267,46 @@ _LOSSES = {
     "margin_dws": (0.2, lambda fns, o: _margin_dws(o)),
     "proxy_nca": (None, lambda fns, o: _proxy_nca(o)),
     "angular": (45.0, lambda fns, o: _angular(o)),
+    "multi_similarity": (0.1, lambda fns, o: _multi_similarity(o)),
+    "proxy_anchor": (0.1, lambda fns, o: _proxy_anchor(o)),
 }
 METRIC_LOSSES = tuple(_LOSSES)
-# The losses with trainable variables of their own.
-VARIABLE_LOSSES = ("margin_dws", "proxy_nca")
+# The losses with trainable variables of their own; those with one proxy per class.
+VARIABLE_LOSSES = ("margin_dws", "proxy_nca", "proxy_anchor")
+PROXY_LOSSES = ("proxy_nca", "proxy_anchor")
+# The losses that can pair the batch with a cross-batch memory (--cross_batch_memory).
+MEMORY_LOSSES = ("contrastive", "multi_similarity")
 
 
 def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class: int = 2,
                      npairs_l2_reg: float = 0.002, backend: str = "auto",
                      reduction: str = "mean", num_proxies: int = 0,
-                     embedding_dim: int = 0,
+                     embedding_dim: int = 0, ms_alpha: float = MS_ALPHA,
+                     ms_beta: float = MS_BETA, ms_base: float = MS_BASE,
+                     proxy_anchor_alpha: float = PROXY_ANCHOR_ALPHA,
+                     proxy_lr_multiplier: float = PROXY_LR_MULTIPLIER,
                      make_variable: Callable = plain_variable) -> MetricLoss:
     """Builds the named metric loss; batches are P classes x K images, class-contiguous.
     `backend` (auto, tfa, own) picks who computes the standard losses (backend.py);
     `reduction` is "mean" here, as TF-Addons reduces (a run's --metric_reduction defaults
-    to "sum", config.py says why); proxy_nca needs `num_proxies` (one per training class)
-    of `embedding_dim`; `make_variable(name, initial)` makes the loss's own variables."""
+    to "sum", config.py says why); proxy_nca and proxy_anchor need `num_proxies` (one per
+    training class) of `embedding_dim`; `ms_*` are Multi-Similarity's alpha, beta, lambda,
+    `proxy_anchor_alpha` and `proxy_lr_multiplier` Proxy-Anchor's (the papers' defaults);
+    `make_variable(name, initial)` makes the loss's own variables."""
     if name not in _LOSSES:
         raise UserError(f"--metric_loss={name} is unknown; choose one of "
                         f"{', '.join(METRIC_LOSSES)}")
     if reduction not in REDUCTIONS:
         raise UserError(f"--metric_reduction={reduction} is unknown; choose one of "
                         f"{', '.join(REDUCTIONS)}")
-    if name == "proxy_nca" and (num_proxies < 1 or embedding_dim < 1):
-        raise UserError("--metric_loss=proxy_nca needs --num_proxies (one per training "
+    if name in PROXY_LOSSES and (num_proxies < 1 or embedding_dim < 1):
+        raise UserError(f"--metric_loss={name} needs --num_proxies (one per training "
                         "class) and --embedding_dim")
+    if proxy_lr_multiplier <= 0:
+        raise UserError(f"--proxy_lr_multiplier={proxy_lr_multiplier} must be positive")
     default_margin, build = _LOSSES[name]
     options = LossOptions(default_margin if margin is None else margin, images_per_class,
-                          npairs_l2_reg, reduction, num_proxies, embedding_dim, make_variable)
+                          npairs_l2_reg, reduction, num_proxies, embedding_dim, ms_alpha,
+                          ms_beta, ms_base, proxy_anchor_alpha, proxy_lr_multiplier,
+                          make_variable)
     return build(loss_functions(backend), options)

@@ -7,10 +7,12 @@ with the paper's two-phase lambda schedule (Sec. 3.5). With `dvml=False` only l4
 trained (the paper's baselines) on the identical network.
 
 Under a tf.distribute strategy the metric losses mine over the global batch (embeddings
-gathered from every replica); KL and reconstruction are each replica's means. A step
-whose loss or gradients are not finite is skipped and counted (guarded_update.py); the
-model's own step counter `steps_taken` counts it still, so the lambda schedule and the input
-stream stay aligned (Keras 3's optimizer.iterations does not advance on a skip).
+gathered from every replica); KL and reconstruction are each replica's means; a
+cross-batch memory (XBM), where the loss has one, receives the global batch's z_I after
+each step. A step whose loss or gradients are not finite is skipped and counted
+(guarded_update.py); the model's own step counter `steps_taken` counts it still, so the
+lambda schedule and the input stream stay aligned (Keras 3's optimizer.iterations does not
+advance on a skip).
 """
 import dataclasses
 from typing import Dict, List, Sequence, Tuple
@@ -68,7 +70,8 @@ class DVMLModel(keras.Model):
         self.backbone = backbone
         self.encoder = encoder
         self.decoder = decoder
-        # A layer, so that its own variables (margin_dws's beta, proxy_nca's proxies) train.
+        # A layer, so that its own variables (margin_dws's beta, the proxies) train and its
+        # cross-batch memory is checkpointed.
         self.metric_loss = metric_loss
         self.settings = settings
         self.trackers = {name: keras.metrics.Mean(name) for name in ("loss",) + LOSS_NAMES}
@@ -137,7 +140,8 @@ class DVMLModel(keras.Model):
         terms = dict.fromkeys(LOSS_NAMES, tf.zeros([]))
         # L4: the metric loss of the real embeddings.
         terms["metric_loss"] = self.metric_loss.compute(
-            gather_global_batch(z_invariant), global_labels, self._seed(step, "metric_loss"))
+            gather_global_batch(z_invariant), global_labels, self._seed(step, "metric_loss"),
+            step)
         if self.settings.dvml:
             noise = self._noise(step, tf.shape(z_invariant)[0], tf.shape(z_invariant)[1])
             synthesized = synthesize(z_invariant, mu, log_var, noise)
@@ -215,7 +219,7 @@ class DVMLModel(keras.Model):
             synthesized = tf.math.l2_normalize(synthesized, axis=-1)
         return tf.add_n([
             self.metric_loss.compute(gather_global_batch(synthesized[t]), global_labels,
-                                     tf.random.experimental.stateless_fold_in(seed, t))
+                                     tf.random.experimental.stateless_fold_in(seed, t), step)
             for t in range(count)]) / count
 
     def train_step(self, data):
@@ -223,10 +227,16 @@ class DVMLModel(keras.Model):
         step = self.steps_taken.value
 
         def loss_fn():
-            terms = self.compute_losses(images, labels, step, training=True)
-            return terms["loss"], terms
+            features = tf.cast(self.backbone(images, training=True), tf.float32)
+            heads = self.encoder(features)
+            terms = self.losses_of_features(features, heads, labels, step)
+            return terms["loss"], (terms, heads[0])
 
-        terms, finite = minimize_if_finite(self.optimizer, loss_fn, self.trainable_variables)
+        (terms, z_invariant), finite = minimize_if_finite(self.optimizer, loss_fn,
+                                                          self.trainable_variables)
+        # XBM: the step's real embeddings join the memory after its loss (not if skipped).
+        self.metric_loss.remember(gather_global_batch(z_invariant), gather_global_batch(labels),
+                                  step, finite)
         self.steps_taken.assign_add(1)
         self.skipped_steps.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
         self.consecutive_skipped.assign(

@@ -54,7 +54,8 @@ def build_model(config: RunConfig,
         metric_loss = MetricLossLayer(
             config.metric_loss, config.margin, config.images_per_class, config.npairs_l2_reg,
             config.metric_reduction, max(config.num_proxies, 1), config.embedding_dim,
-            config.metric_loss_backend, name="metric_loss")
+            config.metric_loss_backend, config.cross_batch_memory,
+            config.cross_batch_memory_start, loss_options(config), name="metric_loss")
         model = build_dvml_model(backbone, config.embedding_dim, metric_loss,
                                  dvml_settings(config), config.decoder_hidden,
                                  config.variance_heads_init)
@@ -64,6 +65,13 @@ def build_model(config: RunConfig,
         optimizer.build(model.trainable_variables)
         model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
     return model
+
+
+def loss_options(config: RunConfig) -> dict:
+    """The loss's own settings (Multi-Similarity's, Proxy-Anchor's) of `config`."""
+    return dict(ms_alpha=config.ms_alpha, ms_beta=config.ms_beta, ms_base=config.ms_lambda,
+                proxy_anchor_alpha=config.proxy_anchor_alpha,
+                proxy_lr_multiplier=config.proxy_lr_multiplier)
 
 
 def dvml_model(backbone: keras.Model, embedding_dim: int = 128,

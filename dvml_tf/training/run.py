@@ -28,6 +28,7 @@ from dvml_tf.evaluation.model_evaluation import (
     read_json,
     write_json,
 )
+from dvml_tf.losses.metric import PROXY_LOSSES
 from dvml_tf.serving.export import export_model
 from dvml_tf.training import distribution
 from dvml_tf.training.build import build_model
@@ -68,17 +69,17 @@ def _set_up_tensorflow(config: RunConfig) -> tf.distribute.Strategy:
 
 
 def with_proxy_table(config: RunConfig, train_split: ImageSplit) -> RunConfig:
-    """For proxy_nca, `config` with --num_proxies covering every training label (0: one
-    per label 0..max); UserError when a given table is too small."""
-    if config.metric_loss != "proxy_nca":
+    """For proxy_nca and proxy_anchor, `config` with --num_proxies covering every training
+    label (0: one per label 0..max); UserError when a given table is too small."""
+    if config.metric_loss not in PROXY_LOSSES:
         return config
     needed = int(train_split.labels.max()) + 1
     if config.num_proxies == 0:
         return dataclasses.replace(config, num_proxies=needed)
     if config.num_proxies < needed:
         raise UserError(f"--num_proxies={config.num_proxies}: the training labels go up to "
-                        f"{needed - 1}; --metric_loss=proxy_nca needs one proxy per label "
-                        f"(at least {needed}, or 0 for exactly that)")
+                        f"{needed - 1}; --metric_loss={config.metric_loss} needs one proxy "
+                        f"per label (at least {needed}, or 0 for exactly that)")
     return config
 
 

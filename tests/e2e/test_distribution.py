@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@pytest.mark.parametrize("metric_loss", ["triplet_hard", "npairs", "margin_dws"])
+@pytest.mark.parametrize("metric_loss", ["triplet_hard", "npairs", "margin_dws",
+                                         "proxy_anchor", "multi_similarity+xbm"])
 def test_two_replicas_equal_one_on_the_same_global_batch(metric_loss):
     result = subprocess.run([sys.executable, os.path.join(HERE, "replica_equivalence.py"),
                              ROOT, metric_loss], capture_output=True, text=True, timeout=300)
@@ -27,6 +28,13 @@ def test_two_replicas_equal_one_on_the_same_global_batch(metric_loss):
     assert runs["one"]["logs"]["metric_loss"] > 0
     for one, two in zip(runs["one"]["weights"], runs["two"]["weights"]):
         np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
+    # A cross-batch memory holds the global batches, alike on every replica.
+    assert len(runs["one"]["memory"]) == (4 if metric_loss.endswith("xbm") else 0)
+    if runs["one"]["memory"]:
+        assert runs["one"]["memory"][2] == [24]  # rows written: 3 global batches of 8
+    for one, two in zip(runs["one"]["memory"], runs["two"]["memory"]):
+        for replica in two:
+            np.testing.assert_allclose(replica, one[0], rtol=1e-4, atol=1e-5)
 
 
 DIGITS = ["--dataset=digits", "--classes_per_batch=4", "--images_per_class=8",
