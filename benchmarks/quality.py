@@ -13,8 +13,10 @@ Regimes (no ImageNet weights can be had here):
   the paper's learning rate, 1e-4;
 - frozen: the stage-1 backbone with --freeze_backbone; only the heads, the decoder and
   the loss's own variables train (at 1e-3: they start from random weights).
-No test class is seen in any stage. Methods: triplet, npairs, margin_dws and each with
-DVML (the paper's method: both phases, its lambdas, the package's defaults); a pair shares
+No test class is seen in any stage. Methods: triplet, npairs, margin_dws and, in the
+pretrained and frozen regimes, today's losses multi_similarity, proxy_anchor and
+xbm_multi_similarity (LOSSES says how each is set), each alone and with DVML (the paper's
+method: both phases, its lambdas, the package's defaults); a pair shares
 backbone, image size, steps, batch and seeds and differs only in --dvml. VARIANTS are
 other settings, each compared with its baseline; `run` takes them by name, `all` does not
 run them, `report` tables those that finished.
@@ -49,12 +51,28 @@ SETTINGS = ["--dataset=folder", "--backbone=small_cnn", "--image_size=48", "--re
 STAGE1 = ["--metric_loss=proxy_nca", "--nodvml", "--learning_rate=1e-3", "--train_steps=2000"]
 # Each metric loss's flags. From scratch, the triplet pair trains at 1e-4 (at 1e-3 and
 # 3e-4 semi-hard and batch-hard mining both collapsed), the others at 1e-3.
+# Today's losses (#28) at their papers' settings; XBM with Multi-Similarity, the XBM
+# paper's main pairing (margin + DWS draws one negative per pair and has no memory form
+# here): a memory of 2,048 embeddings (a quarter of the training images), from step 250.
 LOSSES = {
     "triplet": ["--metric_loss=triplet_semihard"],
     "npairs": ["--metric_loss=npairs", "--classes_per_batch=30", "--images_per_class=2"],
     "margin_dws": ["--metric_loss=margin_dws"],
+    "multi_similarity": ["--metric_loss=multi_similarity"],
+    "proxy_anchor": ["--metric_loss=proxy_anchor"],
+    "xbm_multi_similarity": ["--metric_loss=multi_similarity", "--cross_batch_memory=2048",
+                             "--cross_batch_memory_start=250"],
 }
-SCRATCH_RATES = {"triplet": 1e-4, "npairs": 1e-3, "margin_dws": 1e-3}
+# The regimes each loss runs in (`all`); today's losses skip the scratch regime.
+LOSS_REGIMES = {loss: ("scratch", "pretrained", "frozen") for loss in LOSSES}
+for _loss in ("multi_similarity", "proxy_anchor", "xbm_multi_similarity"):
+    LOSS_REGIMES[_loss] = ("pretrained", "frozen")
+# Today's losses against margin + DWS, the best of 2017's here, and XBM against its loss
+# alone: (method, compared with), seed by seed.
+COMPARISONS = [("multi_similarity", "margin_dws"), ("proxy_anchor", "margin_dws"),
+               ("xbm_multi_similarity", "margin_dws"),
+               ("xbm_multi_similarity", "multi_similarity")]
+SCRATCH_RATES = {"triplet": 1e-4, "npairs": 1e-3, "margin_dws": 1e-3}  # none for today's
 REGIMES = ("scratch", "pretrained", "frozen")
 SEEDS = {"scratch": (0, 1, 2), "pretrained": (0, 1, 2), "frozen": (0, 1, 2, 3, 4)}
 # DVML as the paper defines it, on this budget: phase 1 for the first half of the steps.
@@ -205,7 +223,7 @@ def differences(results, pairs):
     the mean difference is beyond the seeds' noise (its 95 % t-interval excludes 0)."""
     from scipy import stats
 
-    lines = ["| DVML method | baseline | R@1 difference per seed (points) | mean ± sd | "
+    lines = ["| method | compared with | R@1 difference per seed (points) | mean ± sd | "
              "beyond noise? |", "|---|---|---|---|---|"]
     for method, baseline in pairs:
         ours = {r["seed"]: r["recall@1"] for r in results.get(method, [])}
@@ -294,7 +312,7 @@ def report():
             continue
         by_regime[regime] = results
         variants = collect(regime, VARIANTS)
-        pairs = [(m, RUNS[m][1]) for m in {**results, **variants} if RUNS[m][1]]
+        pairs = [(m, RUNS[m][1]) for m in {**results, **variants} if RUNS[m][1]] + COMPARISONS
         sections.append("\n\n".join(
             [f"## {regime}", table(results), differences({**results, **variants}, pairs)]
             + ([table(variants)] if variants else [])
@@ -341,6 +359,8 @@ def main():
         for regime in ([args.regime] if args.regime else REGIMES):
             for seed in SEEDS[regime]:
                 for method in METHODS:
+                    if regime not in LOSS_REGIMES[RUNS[method][0]]:
+                        continue
                     if not os.path.exists(os.path.join(run_dir(regime, method, seed),
                                                        "metrics.json")):
                         run(regime, method, seed)

@@ -12,7 +12,8 @@ The Python API, every name from here (docs: README "Python API"):
     RetrievalIndex(embeddings, names)    exact k-NN: .search, .lookup, .save, .load
     export(model, export_dir, ...)       a SavedModel for TensorFlow Serving
     MetricLoss(name, ...)                a metric loss as a keras.losses.Loss
-    MetricLossLayer(name, ...)           one with trained variables (margin_dws, proxy_nca)
+    MetricLossLayer(name, ...)           one with trained variables (margin_dws, the proxy
+                                         losses) or a cross-batch memory (XBM)
     METRIC_LOSSES                        the loss names
     RunConfig, run(config)               what `python -m dvml_tf.main` runs, from Python
 

@@ -18,7 +18,7 @@ def settings_of(**changes) -> DVMLSettings:
 
 def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, seed=0,
                images_per_class=2, metric_loss_backend="auto", variance_heads_init="random",
-               **settings):
+               cross_batch_memory=0, **settings):
     """A compiled DVML model on 16 px images with a small CNN; `settings` are RunConfig
     fields of DVMLSettings."""
     keras.utils.set_random_seed(seed)
@@ -27,7 +27,7 @@ def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, s
         embedding_dim=8,
         metric_loss=MetricLossLayer(metric_loss, images_per_class=images_per_class,
                                     backend=metric_loss_backend, num_proxies=8,
-                                    embedding_dim=8),
+                                    embedding_dim=8, cross_batch_memory=cross_batch_memory),
         settings=settings_of(dvml=dvml, num_samples=num_samples, phase1_steps=phase1_steps,
                              seed=seed, **settings),
         decoder_hidden=16,

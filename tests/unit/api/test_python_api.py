@@ -23,7 +23,8 @@ def _batch(seed=0):
             np.repeat(np.arange(8), 2).astype(np.int32))
 
 
-@pytest.mark.parametrize("loss", ["triplet_semihard", "npairs", "contrastive", "angular"])
+@pytest.mark.parametrize("loss", ["triplet_semihard", "npairs", "contrastive", "angular",
+                                  "multi_similarity"])
 def test_metric_loss_is_a_keras_loss_equal_to_the_package_loss(loss):
     embeddings, labels = _batch()
     expected = make_metric_loss(loss).fn(tf.constant(embeddings), tf.constant(labels), None)
@@ -51,7 +52,8 @@ def test_losses_with_variables_are_refused_as_a_keras_loss_with_the_layer_named(
 
 
 @pytest.mark.parametrize("loss,variable", [("margin_dws", "margin_dws_beta"),
-                                           ("proxy_nca", "proxy_nca_proxies")])
+                                           ("proxy_nca", "proxy_nca_proxies"),
+                                           ("proxy_anchor", "proxy_anchor_proxies")])
 def test_metric_loss_layer_trains_its_own_variables_under_fit(loss, variable):
     keras.utils.set_random_seed(0)
     embeddings, labels = _batch()
@@ -64,6 +66,23 @@ def test_metric_loss_layer_trains_its_own_variables_under_fit(loss, variable):
     before = own.numpy().copy()
     model.fit([embeddings, labels], batch_size=16, epochs=2, shuffle=False, verbose=0)
     assert not np.allclose(own.numpy(), before)
+
+
+def test_cross_batch_memory_layer_fills_in_training_only():
+    keras.utils.set_random_seed(0)
+    embeddings, labels = _batch()
+    inputs, targets = keras.Input([6]), keras.Input([], dtype="int32")
+    layer = dvml_tf.MetricLossLayer("multi_similarity", embedding_dim=4,
+                                    cross_batch_memory=40, cross_batch_memory_start=1)
+    model = keras.Model([inputs, targets], layer(keras.layers.Dense(4)(inputs), targets))
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    model.fit([embeddings, labels], batch_size=8, epochs=2, shuffle=False, verbose=0)
+    # 4 training steps of 8; the first comes before the memory's start.
+    assert int(layer.memory.written) == 24
+    model.evaluate([embeddings, labels], batch_size=8, verbose=0)
+    assert int(layer.memory.written) == 24
+    assert sorted(layer.memory.contents()[1].numpy()[:24].tolist()) == sorted(
+        labels[8:].tolist() + labels.tolist())
 
 
 def test_export_refuses_a_model_with_non_finite_weights(tmp_path):

@@ -80,6 +80,9 @@ BAD_SETTINGS = {
     "reconstruction": {"reconstruction": "l1"},
     "variance_heads_init": {"variance_heads_init": "ones"},
     "num_proxies": {"num_proxies": -1},
+    "cross_batch_memory": {"cross_batch_memory": 64, "metric_loss": "triplet_semihard"},
+    "cross_batch_memory_start": {"cross_batch_memory_start": -1},
+    "proxy_lr_multiplier": {"proxy_lr_multiplier": 0.0},
     "strategy": {"strategy": "parameter_server"},
     "no_such_setting": {"no_such_setting": 1},
 }

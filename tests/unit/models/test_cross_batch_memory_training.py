@@ -1,0 +1,52 @@
+"""XBM inside DVML's train_step: each step's real embeddings z_I join the memory after its
+loss, a skipped step's do not, and a checkpoint carries the memory to a resumed run."""
+import numpy as np
+import tensorflow as tf
+from helpers import tiny_batch, tiny_model
+
+
+def _z_invariant(model, images):
+    """The step's z_I as train_step computes it (training mode, the weights before it)."""
+    return model.encode(tf.constant(images), training=True)[0].numpy()
+
+
+def test_each_step_writes_its_embeddings_over_the_oldest():
+    model = tiny_model(metric_loss="multi_similarity", cross_batch_memory=12)
+    images, labels = tiny_batch()  # 8 images
+    first = _z_invariant(model, images)
+    model.train_step((tf.constant(images), tf.constant(labels)))
+    second = _z_invariant(model, images)
+    model.train_step((tf.constant(images), tf.constant(labels)))
+    memory = model.metric_loss.memory
+    held = memory.embeddings.numpy()
+    assert int(memory.written) == 16
+    # Slots 0-7 took step 1's rows; step 2's went to 8-11, then over the oldest, 0-3.
+    np.testing.assert_allclose(held[[8, 9, 10, 11, 0, 1, 2, 3]], second, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(held[4:8], first[4:8], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(memory.labels.numpy()[[8, 9, 10, 11, 0, 1, 2, 3]], labels)
+
+
+def test_a_skipped_step_leaves_the_memory_alone():
+    model = tiny_model(metric_loss="multi_similarity", cross_batch_memory=12)
+    images, labels = tiny_batch()
+    images[0, 0, 0, 0] = np.nan
+    model.train_step((tf.constant(images), tf.constant(labels)))
+    assert int(model.skipped_steps) == 1 and int(model.metric_loss.memory.written) == 0
+
+
+def test_a_checkpoint_carries_the_memory_to_the_resumed_run(tmp_path):
+    images, labels = (tf.constant(a) for a in tiny_batch())
+    trained = tiny_model(metric_loss="multi_similarity", cross_batch_memory=12)
+    for _ in range(2):
+        trained.train_step((images, labels))
+    path = tf.train.Checkpoint(model=trained, optimizer=trained.optimizer).save(
+        str(tmp_path / "ckpt"))
+    resumed = tiny_model(metric_loss="multi_similarity", cross_batch_memory=12, seed=1)
+    tf.train.Checkpoint(model=resumed, optimizer=resumed.optimizer).restore(path)
+    for name in ("embeddings", "labels", "written"):
+        np.testing.assert_array_equal(getattr(resumed.metric_loss.memory, name).numpy(),
+                                      getattr(trained.metric_loss.memory, name).numpy())
+    # The next step's loss pairs the batch with the same memory in both.
+    losses = [float(m.compute_losses(images, labels, m.steps_taken.value)["metric_loss"])
+              for m in (trained, resumed)]
+    assert losses[0] == losses[1] > 0
