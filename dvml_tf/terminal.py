@@ -37,6 +37,14 @@ class StatusLine:
             self.stream.write(CLEAR_LINE + text)
             self.stream.flush()
 
+    def announce(self, text: str) -> None:
+        """A stage that prints nothing while it runs: the status line on a TTY; elsewhere
+        (a pipe, a log file) a stamped line, so that a log does not fall silent."""
+        if self.is_tty():
+            self.show(text)
+        else:
+            self.write_line(stamped(text))
+
     def write_line(self, line: str) -> None:
         """Writes `line` on a line of its own, above the status line."""
         redraw = self.is_tty() and self.text

@@ -1,7 +1,8 @@
 """Figures of what a trained model learned, drawn at a run's final evaluation from its
 embeddings (and by dvml_tf/cli/visualize.py for any run).
 
-Writes into <model_dir>/figures/ and TensorBoard (<model_dir>/logs/figures):
+Writes into <model_dir>/figures/ and TensorBoard (<model_dir>/logs/figures, group
+4_figures):
 - tsne.png: Barnes-Hut t-SNE of the test embeddings (L2-normalised z_I), coloured by
   class, with image thumbnails (the paper's Fig. 4);
 - central_latent_space.png: t-SNE of each embedding minus its class centre (the paper's
@@ -20,6 +21,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from dvml_tf import tensorboard_tags
 from dvml_tf.config import RunConfig
 from dvml_tf.data.preprocessing import eval_preprocess
 from dvml_tf.data.splits import ImageSplit
@@ -252,7 +254,7 @@ def write_figures(model_dir: str, step: int, embeddings: np.ndarray, labels: np.
                  for name in ("tsne", "central_latent_space", "retrieval")}
         sample = stratified_sample(labels, max_images, config.seed)
         thumbnails = thumbnails_of(test, sample, config)
-        STATUS.show(f"figures: t-SNE of {len(sample):,} test embeddings")
+        STATUS.announce(f"figures: t-SNE of {len(sample):,} test embeddings")
         plot(tsne(embeddings[sample]), labels[sample], thumbnails,
              f"t-SNE of test embeddings, step {step}", paths["tsne"], test.class_name)
         # Centres from all test embeddings: a sample of SOP's 11,316 classes holds about one
@@ -278,7 +280,7 @@ def write_figures(model_dir: str, step: int, embeddings: np.ndarray, labels: np.
         with writer.as_default(step=step):
             for name, figure in paths.items():
                 image = tf.io.decode_png(tf.io.read_file(figure), channels=3)[tf.newaxis]
-                tf.summary.image(f"figures/{name}", image,
+                tf.summary.image(f"{tensorboard_tags.FIGURES}/{name}", image,
                                  description=FIGURE_DESCRIPTIONS[name])
         writer.flush()
         write_projector(log_dir, f"test_embeddings_step_{step}", embeddings[sample],

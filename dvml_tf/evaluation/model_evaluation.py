@@ -62,7 +62,7 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
     TensorBoard, returns them."""
     embedded, z_invariant, mu, log_var, labels = compute_embeddings_with_variance(
         model, test_split, config.image_sizes(training=False), config.eval_batch_size)
-    STATUS.show(f"evaluating: metrics and diagnostics of {len(labels):,} embeddings")
+    STATUS.announce(f"evaluating: metrics and diagnostics of {len(labels):,} embeddings")
     metrics = evaluate_embeddings(embedded, labels, config.recall_k,
                                   kmeans_seed=config.kmeans_seed,
                                   bootstrap=config.eval_bootstrap)
@@ -73,10 +73,11 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
     with writer.as_default(step=step):
         for name, value in metrics.items():
             if isinstance(value, float):
-                tensorboard_tags.scalar(f"eval/{name}", value)
+                tensorboard_tags.scalar(f"{tensorboard_tags.EVAL}/{name}", value)
         for name in ("ks_p_value_mean", "relative_deviation_percent"):
             if diagnostics[name] is not None:
-                tensorboard_tags.scalar(f"eval_diagnostics/{name}", diagnostics[name])
+                tensorboard_tags.scalar(f"{tensorboard_tags.EVAL_DIAGNOSTICS}/{name}",
+                                        diagnostics[name])
     writer.flush()
     return Evaluation(metrics, diagnostics, embedded, labels)
 

@@ -128,8 +128,14 @@ class DVMLModel(keras.Model):
     def compute_losses(self, images: tf.Tensor, labels: tf.Tensor, step: tf.Tensor,
                        training: bool = True) -> Dict[str, tf.Tensor]:
         """The four loss terms and their weighted total ("loss") at training step `step`."""
+        return self.losses_and_embeddings(images, labels, step, training)[0]
+
+    def losses_and_embeddings(self, images: tf.Tensor, labels: tf.Tensor, step: tf.Tensor,
+                              training: bool = True) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+        """compute_losses, and the z_I [B, D] they were computed from."""
         features = tf.cast(self.backbone(images, training=training), tf.float32)
-        return self.losses_of_features(features, self.encoder(features), labels, step)
+        heads = self.encoder(features)
+        return self.losses_of_features(features, heads, labels, step), heads[0]
 
     def losses_of_features(self, features: tf.Tensor, heads: Sequence[tf.Tensor],
                            labels: tf.Tensor, step: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -227,10 +233,8 @@ class DVMLModel(keras.Model):
         step = self.steps_taken.value
 
         def loss_fn():
-            features = tf.cast(self.backbone(images, training=True), tf.float32)
-            heads = self.encoder(features)
-            terms = self.losses_of_features(features, heads, labels, step)
-            return terms["loss"], (terms, heads[0])
+            terms, z_invariant = self.losses_and_embeddings(images, labels, step)
+            return terms["loss"], (terms, z_invariant)
 
         (terms, z_invariant), finite = minimize_if_finite(self.optimizer, loss_fn,
                                                           self.trainable_variables)

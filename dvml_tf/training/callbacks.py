@@ -86,9 +86,10 @@ class TrainingSummaries(keras.callbacks.Callback):
             return
         with self.writer.as_default(step=step):
             for index, value in enumerate(self.model.lambdas(step - 1).numpy(), start=1):
-                tensorboard_tags.scalar(f"lambdas/lambda{index}", value)
+                tensorboard_tags.scalar(f"{tensorboard_tags.TRAINING}/lambda{index}", value)
             if self.model.settings.dvml:
-                tensorboard_tags.scalar("phase", 1 if bool(self.model.in_phase1(step - 1)) else 2)
+                tensorboard_tags.scalar(f"{tensorboard_tags.TRAINING}/phase",
+                                        1 if bool(self.model.in_phase1(step - 1)) else 2)
             if step % self.every == 0:
                 self._write_window(step)
         self.writer.flush()
@@ -97,9 +98,11 @@ class TrainingSummaries(keras.callbacks.Callback):
         means = self._window_means()
         self.latest_loss = means.get("loss", self.latest_loss)
         for name, value in means.items():
-            tensorboard_tags.scalar(f"losses/{name}", value)
-        tensorboard_tags.scalar("skipped_steps", self.model.skipped_steps)
-        tensorboard_tags.scalar("learning_rate", self.model.optimizer.learning_rate)
+            tensorboard_tags.scalar(f"{tensorboard_tags.LOSSES}/{name}", value)
+        tensorboard_tags.scalar(f"{tensorboard_tags.TRAINING}/skipped_steps",
+                                self.model.skipped_steps)
+        tensorboard_tags.scalar(f"{tensorboard_tags.TRAINING}/learning_rate",
+                                self.model.optimizer.learning_rate)
         if self.model.settings.dvml:
             if self._write_variance is None:
                 self._write_variance = variance_summary_writer(self.model)

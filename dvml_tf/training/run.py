@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
+from dvml_tf import tensorboard_tags
 from dvml_tf.config import RunConfig
 from dvml_tf.data.datasets import load_splits
 from dvml_tf.data.splits import ImageSplit
@@ -129,8 +130,10 @@ def closing_lines(metrics: Dict[str, object], step: int, model_dir: str,
 
 
 def where_to_look(model_dir: str, figures: bool) -> List[str]:
-    """Where to look at a run: TensorBoard, and its figures."""
+    """Where to look at a run: TensorBoard (and the address that opens it on the losses
+    and evaluation curves, unsmoothed), and its figures."""
     return [f"TensorBoard: tensorboard --logdir {os.path.join(model_dir, 'logs')}",
+            f"             then open {tensorboard_tags.url()}",
             f"figures: {os.path.join(model_dir, 'figures')}" if figures else
             f"figures: python -m dvml_tf.cli.visualize --model_dir={model_dir}"]
 

@@ -51,13 +51,14 @@ def variance_summary_writer(model: DVMLModel) -> Callable[[tf.Tensor, np.ndarray
             "synthesized_distance_to_class_centre":
                 np.linalg.norm(synthesized.numpy() - centres, axis=1).mean(),
         }
-        tensorboard_tags.histogram("variance/log10_sigma_per_dimension", np.clip(
+        variance, gradient_norms = tensorboard_tags.VARIANCE, tensorboard_tags.GRADIENT_NORMS
+        tensorboard_tags.histogram(f"{variance}/log10_sigma_per_dimension", np.clip(
             np.log10(sigma.mean(axis=0)), *LOG10_SIGMA_RANGE))
         for name, value in values.items():
-            tensorboard_tags.scalar(f"variance/{name}", value)
+            tensorboard_tags.scalar(f"{variance}/{name}", value)
         for name in LOSS_NAMES:
             on_log_var, on_features = norms[name]
-            tensorboard_tags.scalar(f"gradient_norms/{name}_on_log_var", on_log_var)
-            tensorboard_tags.scalar(f"gradient_norms/{name}_on_backbone_output", on_features)
+            tensorboard_tags.scalar(f"{gradient_norms}/{name}_on_log_var", on_log_var)
+            tensorboard_tags.scalar(f"{gradient_norms}/{name}_on_backbone_output", on_features)
 
     return write

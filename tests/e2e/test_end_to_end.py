@@ -18,6 +18,7 @@ import tensorflow as tf
 from commands import ROOT, run_main
 from PIL import Image
 
+from dvml_tf import tensorboard_tags
 from dvml_tf.data.glyphs import CHARACTERS
 
 pytestmark = pytest.mark.slow
@@ -64,14 +65,18 @@ def test_the_terminal_shows_steps_plain_lines_and_the_metrics_once(trained_run):
     assert [line.split(" evaluation at step ")[1].split(":")[0] for line in evaluations] == [
         "0 (untrained)", "100", "200"]
     assert len([line for line in log if "Recall@1" in line]) == len(evaluations)
+    # Through a pipe too, each evaluation says when it moves from embedding to metrics.
+    assert len([line for line in log if line[9:] == "evaluating: metrics and diagnostics "
+                "of 3,280 embeddings"]) == len(evaluations) + 1  # and the final one
     assert log[0][9:] == "loading --dataset=glyphs"  # what is being loaded, first
     assert [line[9:] for line in log if " phase 2 " in line] == [
         "phase 2 from step 151: the reconstruction loss now trains the encoder too; "
         "lambda1-4 = 0.8, 1, 0.2, 0.8"]
     base = str(trained_run[0] / "run")
-    assert result.stdout.splitlines()[-3:] == [
+    assert result.stdout.splitlines()[-4:] == [
         f"exported SavedModel to {trained_run[0] / 'export' / 'dvml_glyphs' / '1'}",
         f"TensorBoard: tensorboard --logdir {base}/logs",
+        f"             then open {tensorboard_tags.url()}",
         f"figures: {base}/figures"]
 
 
@@ -82,7 +87,7 @@ def test_the_progress_line_shows_the_loss_tensorboard_shows_at_that_step(trained
     logged = {e.step: tf.make_ndarray(v.tensor).item()
               for f in (base / "run" / "logs" / "train").glob("events.out.tfevents.*")
               for e in tf.compat.v1.train.summary_iterator(str(f))
-              for v in e.summary.value if v.tag == "losses/loss"}
+              for v in e.summary.value if v.tag == "1_losses/loss"}
     assert sorted(shown) == list(range(25, STEPS + 1, 25))
     for step, loss in shown.items():
         assert loss == pytest.approx(logged[step], rel=1e-3), step
@@ -139,32 +144,38 @@ def _tensorboard(logdir, requests):
 
 def test_tensorboard_explains_every_tag_and_draws_evaluation_curves(trained_run):
     base, _ = trained_run
-    curve = "scalars/scalars?" + urllib.parse.urlencode({"run": "eval", "tag": "eval/recall@1"})
+    curve = "scalars/scalars?" + urllib.parse.urlencode({"run": "eval", "tag": "3_eval/recall@1"})
     answers = _tensorboard(base / "run" / "logs",
                            ["scalars/tags", "histograms/tags", curve])
     scalars, histograms = answers["scalars/tags"], answers["histograms/tags"]
     train = set(scalars["train"])
     for name in ("loss", "kl_loss", "reconstruction_loss", "synthesized_metric_loss",
                  "metric_loss"):
-        assert f"losses/{name}" in train
-    assert {"lambdas/lambda1", "lambdas/lambda4", "learning_rate", "skipped_steps",
-            "phase"} <= train
+        assert f"1_losses/{name}" in train
+    assert {"2_training/lambda1", "2_training/lambda4", "2_training/learning_rate",
+            "2_training/skipped_steps", "2_training/phase"} <= train
     for name in ("sigma_mean", "mu_abs_mean", "active_units", "mu_between_class_share",
                  "real_distance_to_class_centre", "synthesized_distance_to_class_centre"):
-        assert f"variance/{name}" in train
+        assert f"6_variance/{name}" in train
     for name in ("kl_loss", "reconstruction_loss", "synthesized_metric_loss", "metric_loss"):
         for target in ("log_var", "backbone_output"):
-            assert f"gradient_norms/{name}_on_{target}" in train
-    assert {"eval/recall@1", "eval/nmi", "eval/f1", "eval/map@r"} <= set(scalars["eval"])
-    assert "variance/log10_sigma_per_dimension" in histograms["train"]
+            assert f"7_gradient_norms/{name}_on_{target}" in train
+    assert {"3_eval/recall@1", "3_eval/nmi", "3_eval/f1", "3_eval/map@r"} <= set(scalars["eval"])
+    assert "6_variance/log10_sigma_per_dimension" in histograms["train"]
     for kind in (scalars, histograms):
         for run, tags in kind.items():
             for tag, info in tags.items():
                 assert len(info["description"]) > 20, (run, tag)
-    assert "lambda3" in scalars["train"]["lambdas/lambda3"]["description"]
-    assert "synthesized" in scalars["train"]["lambdas/lambda3"]["description"]
+    assert "lambda3" in scalars["train"]["2_training/lambda3"]["description"]
+    assert "synthesized" in scalars["train"]["2_training/lambda3"]["description"]
     # Evaluated untrained, periodically and at the end: a curve, not a dot.
     assert [point[1] for point in answers[curve]] == [0, 100, 200, STEPS]
+    # TensorBoard opens the first two groups by name: the losses, then lambda and phase;
+    # the address the run prints pins evaluation curves that exist.
+    groups = sorted({tag.split("/")[0] for kind in (scalars, histograms)
+                     for tags in kind.values() for tag in tags})
+    assert groups[:2] == ["1_losses", "2_training"] and "3_eval" in groups
+    assert set(tensorboard_tags.PINNED) <= set(scalars["eval"])
 
 
 def _figures_written(run, images):
@@ -181,8 +192,8 @@ def _figures_written(run, images):
     events = [e for f in projector.glob("events.out.tfevents.*")
               for e in tf.compat.v1.train.summary_iterator(str(f))]
     steps = {v.tag: e.step for e in events for v in e.summary.value}
-    assert steps == {"figures/tsne": STEPS, "figures/central_latent_space": STEPS,
-                     "figures/retrieval": STEPS}
+    assert steps == {"4_figures/tsne": STEPS, "4_figures/central_latent_space": STEPS,
+                     "4_figures/retrieval": STEPS}
 
 
 def test_the_phase_switch_is_a_step_in_tensorboard_not_a_ramp(trained_run):
@@ -190,7 +201,7 @@ def test_the_phase_switch_is_a_step_in_tensorboard_not_a_ramp(trained_run):
     points = sorted((e.step, tf.make_ndarray(v.tensor).item())
                     for f in (base / "run" / "logs" / "train").glob("events.out.tfevents.*")
                     for e in tf.compat.v1.train.summary_iterator(str(f))
-                    for v in e.summary.value if v.tag == "phase")
+                    for v in e.summary.value if v.tag == "2_training/phase")
     # Every 25 steps, and at the last step of phase 1 (150) and the first of phase 2.
     assert [step for step, _ in points] == sorted(set(range(25, STEPS + 1, 25)) | {151})
     assert dict(points)[150] == 1 and dict(points)[151] == 2

@@ -49,7 +49,7 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):
     assert resumed.stdout.count("step 60: Recall@1 ") == 1
     events = [e for f in (killed_dir / "logs" / "eval").glob("events.out.tfevents.*")
               for e in tf.compat.v1.train.summary_iterator(str(f))]
-    assert [e.step for e in events for v in e.summary.value if v.tag == "eval/recall@1"
+    assert [e.step for e in events for v in e.summary.value if v.tag == "3_eval/recall@1"
             ].count(60) == 1
 
     expected, actual = _final_weights(tmp_path / "whole"), _final_weights(killed_dir)

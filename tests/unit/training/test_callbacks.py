@@ -30,7 +30,7 @@ def test_loss_summary_is_the_mean_of_its_window(tmp_path):
     summaries = TrainingSummaries(writer, every=3, probe_images=batches[0][0],
                                   probe_labels=batches[0][1])
     history = model.fit(dataset, epochs=1, verbose=0, callbacks=[summaries])
-    logged = _logged(tmp_path, "losses/loss")
+    logged = _logged(tmp_path, "1_losses/loss")
     np.testing.assert_allclose(logged[3], np.mean(per_step[:3]), rtol=1e-5)
     np.testing.assert_allclose(logged[6], np.mean(per_step[3:]), rtol=1e-5)
     assert abs(np.mean(per_step[3:]) - np.mean(per_step)) > 1e-3  # a running mean would fail
