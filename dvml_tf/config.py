@@ -24,8 +24,8 @@ from dvml_tf.losses.metric import (
     MEMORY_LOSSES,
     METRIC_LOSSES,
     MS_ALPHA,
-    MS_BASE,
     MS_BETA,
+    MS_LAMBDA,
     PROXY_ANCHOR_ALPHA,
     PROXY_LR_MULTIPLIER,
     REDUCTIONS,
@@ -85,7 +85,7 @@ class RunConfig:
                                "of the positive pairs (Wang et al. 2019).")
     ms_beta: float = _setting(MS_BETA, "--metric_loss=multi_similarity: beta, the scale of "
                               "the negative pairs.")
-    ms_lambda: float = _setting(MS_BASE, "--metric_loss=multi_similarity: lambda, the "
+    ms_lambda: float = _setting(MS_LAMBDA, "--metric_loss=multi_similarity: lambda, the "
                                 "similarity the pairs are weighed against (--margin is the "
                                 "mining's epsilon).")
     proxy_anchor_alpha: float = _setting(PROXY_ANCHOR_ALPHA, "--metric_loss=proxy_anchor: "

@@ -19,7 +19,7 @@ class MetricLoss(keras.losses.Loss):
     """The named metric loss (dvml_tf.METRIC_LOSSES but those with variables) of
     embeddings `y_pred` [B, D] with labels `y_true` [B]; batches of P classes x K images,
     class-contiguous, for npairs and angular. `loss_options`: the loss's own settings
-    (e.g. {"ms_alpha": 2, "ms_beta": 50, "ms_base": 1} for multi_similarity)."""
+    (e.g. {"ms_alpha": 2, "ms_beta": 50, "ms_lambda": 1} for multi_similarity)."""
 
     def __init__(self, loss: str, margin: Optional[float] = None, images_per_class: int = 2,
                  npairs_l2_reg: float = 0.002, metric_reduction: str = "mean",

@@ -22,7 +22,7 @@ from dvml_tf.losses.angular import angular_terms
 from dvml_tf.losses.backend import loss_functions
 from dvml_tf.losses.margin_dws import INITIAL_BETA, margin_dws_loss
 from dvml_tf.losses.multi_similarity import ALPHA as MS_ALPHA
-from dvml_tf.losses.multi_similarity import BASE as MS_BASE
+from dvml_tf.losses.multi_similarity import BASE as MS_LAMBDA
 from dvml_tf.losses.multi_similarity import BETA as MS_BETA
 from dvml_tf.losses.multi_similarity import multi_similarity_terms
 from dvml_tf.losses.proxy_anchor import ALPHA as PROXY_ANCHOR_ALPHA
@@ -62,7 +62,7 @@ class LossOptions(NamedTuple):
     # multiplier of its proxies.
     ms_alpha: float
     ms_beta: float
-    ms_base: float
+    ms_lambda: float
     proxy_anchor_alpha: float
     proxy_lr_multiplier: float
     # (name, initial value as a float32 array) -> a trainable variable: tf.Variable in
@@ -214,7 +214,7 @@ def _multi_similarity(options):
     def terms_of(anchors, anchor_labels, candidates, candidate_labels, ignored):
         return multi_similarity_terms(anchors, anchor_labels, candidates, candidate_labels,
                                       ignored, options.ms_alpha, options.ms_beta,
-                                      options.ms_base, options.margin)
+                                      options.ms_lambda, options.margin)
 
     def loss(embeddings, labels, seed=None):
         itself = tf.cast(tf.eye(tf.shape(embeddings)[0]), tf.bool)
@@ -282,7 +282,7 @@ def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class
                      npairs_l2_reg: float = 0.002, backend: str = "auto",
                      reduction: str = "mean", num_proxies: int = 0,
                      embedding_dim: int = 0, ms_alpha: float = MS_ALPHA,
-                     ms_beta: float = MS_BETA, ms_base: float = MS_BASE,
+                     ms_beta: float = MS_BETA, ms_lambda: float = MS_LAMBDA,
                      proxy_anchor_alpha: float = PROXY_ANCHOR_ALPHA,
                      proxy_lr_multiplier: float = PROXY_LR_MULTIPLIER,
                      make_variable: Callable = plain_variable) -> MetricLoss:
@@ -307,6 +307,6 @@ def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class
     default_margin, build = _LOSSES[name]
     options = LossOptions(default_margin if margin is None else margin, images_per_class,
                           npairs_l2_reg, reduction, num_proxies, embedding_dim, ms_alpha,
-                          ms_beta, ms_base, proxy_anchor_alpha, proxy_lr_multiplier,
+                          ms_beta, ms_lambda, proxy_anchor_alpha, proxy_lr_multiplier,
                           make_variable)
     return build(loss_functions(backend), options)

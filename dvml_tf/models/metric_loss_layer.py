@@ -67,10 +67,8 @@ class MetricLossLayer(keras.layers.Layer):
                                initializer=lambda shape, dtype: tf.constant(initial, dtype),
                                trainable=False, aggregation="only_first_replica")
 
-    def memory_on(self, step: Optional[tf.Tensor]) -> tf.Tensor:
+    def memory_on(self, step: tf.Tensor) -> tf.Tensor:
         """Whether training step `step` uses (and fills) the cross-batch memory."""
-        if self.memory is None or step is None:
-            return tf.constant(False)
         return tf.cast(step, tf.int64) >= self.memory_start
 
     def compute(self, embeddings: tf.Tensor, labels: tf.Tensor,

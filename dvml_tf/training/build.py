@@ -69,7 +69,7 @@ def build_model(config: RunConfig,
 
 def loss_options(config: RunConfig) -> dict:
     """The loss's own settings (Multi-Similarity's, Proxy-Anchor's) of `config`."""
-    return dict(ms_alpha=config.ms_alpha, ms_beta=config.ms_beta, ms_base=config.ms_lambda,
+    return dict(ms_alpha=config.ms_alpha, ms_beta=config.ms_beta, ms_lambda=config.ms_lambda,
                 proxy_anchor_alpha=config.proxy_anchor_alpha,
                 proxy_lr_multiplier=config.proxy_lr_multiplier)
 
@@ -84,10 +84,11 @@ def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
 
     Compile it with an optimizer only (`model.compile(optimizer=keras.optimizers.Adam())`),
     then `fit` it on P x K batches of (images, labels), e.g. from `dvml_tf.pk_batches`.
-    `metric_loss` is a name of dvml_tf.METRIC_LOSSES; proxy_nca needs `num_classes` (one
-    proxy per training label). `settings` are any other RunConfig fields of the DVML
-    settings (phase1_steps, phase1_lambdas, phase2_lambdas, num_samples, reconstruction,
-    metric_reduction, seed, ...); the defaults are the paper's.
+    `metric_loss` is a name of dvml_tf.METRIC_LOSSES; proxy_nca and proxy_anchor need
+    `num_classes` (one proxy per training label). `settings` are any other RunConfig fields
+    of the DVML settings or the loss (phase1_steps, phase1_lambdas, phase2_lambdas,
+    num_samples, reconstruction, metric_reduction, seed, ms_alpha, proxy_lr_multiplier,
+    cross_batch_memory, cross_batch_memory_start, ...); the defaults are the papers'.
     """
     reduction = settings.pop("metric_reduction", RunConfig.metric_reduction)
     decoder_hidden = settings.pop("decoder_hidden", RunConfig.decoder_hidden)
@@ -96,6 +97,8 @@ def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
                                  images_per_class=images_per_class, **settings)
     loss = MetricLossLayer(metric_loss, margin, images_per_class, reduction=reduction,
                            num_proxies=num_classes, embedding_dim=embedding_dim,
-                           name="metric_loss")
+                           cross_batch_memory=config.cross_batch_memory,
+                           cross_batch_memory_start=config.cross_batch_memory_start,
+                           loss_options=loss_options(config), name="metric_loss")
     return build_dvml_model(backbone, embedding_dim, loss, dvml_settings(config),
                             decoder_hidden, heads_init)

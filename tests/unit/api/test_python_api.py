@@ -125,3 +125,17 @@ def test_retrieval_index_finds_the_exact_neighbours_and_round_trips(tmp_path):
         dvml_tf.RetrievalIndex(np.ones((2, 3)), ["a", "b", "c"])
     with pytest.raises(UserError, match="not a saved retrieval index"):
         dvml_tf.RetrievalIndex.load(str(tmp_path / "none.npz"))
+
+
+def test_dvml_model_takes_todays_losses_and_a_cross_batch_memory():
+    from helpers import tiny_batch
+
+    images, labels = tiny_batch()
+    model = dvml_tf.dvml_model(dvml_tf.backbone("small_cnn", 16), embedding_dim=8,
+                               metric_loss="multi_similarity", images_per_class=2,
+                               phase1_steps=1, num_samples=2, cross_batch_memory=32,
+                               ms_beta=10.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(tf.data.Dataset.from_tensors((images, labels)).repeat(3), verbose=0)
+    assert int(model.metric_loss.memory.written) == 3 * len(labels)
+    assert model.metric_loss.get_config()["loss_options"]["ms_beta"] == 10.0

@@ -35,14 +35,14 @@ def _value_and_gradient(fn, embeddings, labels):
 
 # Small scales keep the references' exp() in float64 range and the gradient smooth enough
 # for central differences; the defaults are checked on the value alone.
-@pytest.mark.parametrize("scales", [dict(ms_alpha=2.0, ms_beta=5.0, ms_base=0.5),
+@pytest.mark.parametrize("scales", [dict(ms_alpha=2.0, ms_beta=5.0, ms_lambda=0.5),
                                     dict()])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_multi_similarity_matches_the_slow_reference(scales, reduction):
     embeddings, labels = random_batch(spread=1.5)
     loss = metric.make_metric_loss("multi_similarity", reduction=reduction, **scales)
     reference_scales = dict(alpha=scales.get("ms_alpha", 2.0), beta=scales.get("ms_beta", 50.0),
-                            base=scales.get("ms_base", 1.0))
+                            base=scales.get("ms_lambda", 1.0))
 
     def reference(x):
         terms = slow_multi_similarity(x, labels, x, labels, lambda i, j: i == j,
