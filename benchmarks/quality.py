@@ -82,7 +82,9 @@ LOSSES = {
 # alone: (method, compared with), seed by seed.
 COMPARISONS = [("multi_similarity", "margin_dws"), ("proxy_anchor", "margin_dws"),
                ("xbm_multi_similarity", "margin_dws"),
-               ("xbm_multi_similarity", "multi_similarity")]
+               ("xbm_multi_similarity", "multi_similarity"),
+               ("multi_similarity_lambda_0.5", "multi_similarity"),
+               ("multi_similarity_lambda_0.5", "margin_dws")]
 SCRATCH_RATES = {"triplet": 1e-4, "npairs": 1e-3, "margin_dws": 1e-3}  # none for today's
 REGIMES = ("scratch", "pretrained", "frozen")
 SEEDS = {"scratch": (0, 1, 2), "pretrained": (0, 1, 2), "frozen": (0, 1, 2, 3, 4)}
@@ -106,7 +108,8 @@ for _loss in LOSSES:
     METHODS[_loss] = (_loss, None, ["--nodvml"])
     METHODS[f"dvml_{_loss}"] = (_loss, _loss, ["--dvml", f"--phase1_steps={PHASE1_STEPS}"])
 TODAYS = ("margin_dws", "multi_similarity", "dvml_multi_similarity", "proxy_anchor",
-          "dvml_proxy_anchor", "xbm_multi_similarity", "dvml_xbm_multi_similarity")
+          "dvml_proxy_anchor", "xbm_multi_similarity", "dvml_xbm_multi_similarity",
+          "multi_similarity_lambda_0.5")
 LOSSES_OF_2017 = ("triplet", "npairs", "margin_dws")
 # Each sitting's methods (what `all` runs and `report` tables) and regimes.
 SITTING_METHODS = {"quality": [m for m in METHODS if METHODS[m][0] in LOSSES_OF_2017],
@@ -136,6 +139,10 @@ for _loss in LOSSES_OF_2017:
                                          _dvml + [f"--metric_reduction={_reduction}"])
         VARIANTS[f"dvml_{_baseline}_zero_heads"] = (_loss, _baseline, _dvml + [
             f"--metric_reduction={_reduction}", "--variance_heads_init=zeros"])
+# Multi-Similarity at lambda = 0.5, the setting of its authors' code and of
+# pytorch-metric-learning (the paper prints lambda = 1).
+VARIANTS["multi_similarity_lambda_0.5"] = ("multi_similarity", None,
+                                           ["--nodvml", "--ms_lambda=0.5"])
 RUNS = {**METHODS, **VARIANTS}
 # Beside each run's metrics.json: its wall time and the commit of the code it ran.
 RUN_INFO = "run_info.json"
