@@ -424,12 +424,13 @@ def test_backbone_weights_that_are_not_a_weights_file_is_one_line(tmp_path):
     assert message.startswith(f"--backbone_weights={weights}: not a weights file")
 
 
-def test_proxy_table_smaller_than_the_training_labels_is_one_line():
+@pytest.mark.parametrize("loss", ["proxy_nca", "proxy_anchor"])
+def test_proxy_table_smaller_than_the_training_labels_is_one_line(loss):
     split = ImageSplit(np.zeros((3, 2, 2, 3), np.uint8), [0, 5, 9], ARRAY)
-    small = config_of("--metric_loss=proxy_nca", "--num_proxies=5")
+    small = config_of(f"--metric_loss={loss}", "--num_proxies=5")
     message = one_line_error(with_proxy_table, small, split)
     assert message.startswith("--num_proxies=5: the training labels go up to 9")
-    assert with_proxy_table(config_of("--metric_loss=proxy_nca"), split).num_proxies == 10
+    assert with_proxy_table(config_of(f"--metric_loss={loss}"), split).num_proxies == 10
 
 
 # The image folder ------------------------------------------------------------------------
