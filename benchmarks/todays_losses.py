@@ -7,14 +7,14 @@ images, 128-d, one proxy per each of 98 training classes), with and without DVML
 fixed batch (no input pipeline). Each round times every loss in turn, so that all share
 the machine's state; a loss's step time is the median over rounds of each round's median,
 and its ratio is against margin + DWS's in the same run. XBM runs with its memory full.
-XBM's memory at --memory_size x 128: the bytes of its variables, and the peak resident
-memory of a process that trains with it against one without (each in a fresh process).
+XBM's memory at --memory_size x 128: the bytes of its variables, and the resident memory
+(now and at its peak) of a fresh process after 10 training steps with it, against one
+without.
 Prints JSON; writes benchmarks/results/todays_losses.json.
 """
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -93,13 +93,13 @@ def memory_variables_bytes(memory_size):
                                                memory.written)))
 
 
-def peak_rss_mib(memory_size):
-    """Peak resident memory (MiB) of a fresh process training 10 XBM steps at
-    `memory_size` (0: multi_similarity without a memory)."""
+def resident_mib(memory_size):
+    """{"now", "peak"}: resident memory (MiB) of a fresh process after 10 DVML training
+    steps with an XBM memory of `memory_size` (0: multi_similarity without a memory)."""
     output = subprocess.run([sys.executable, os.path.abspath(__file__),
                              f"--probe={memory_size}"], capture_output=True, text=True,
                             check=True).stdout
-    return float(output.strip().splitlines()[-1])
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def probe(memory_size):
@@ -107,7 +107,11 @@ def probe(memory_size):
     _, step, data = build(loss, True, memory_size)
     for _ in range(10):
         float(step(data)["loss"])
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM, not getrusage's ru_maxrss, which a child inherits from its parent's peak.
+    with open("/proc/self/status") as f:
+        kib = dict(line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))
+    print(json.dumps({"now": round(int(kib["VmRSS"].split()[0]) / 1024, 1),
+                      "peak": round(int(kib["VmHWM"].split()[0]) / 1024, 1)}))
 
 
 def main():
@@ -130,8 +134,9 @@ def main():
             mode: {loss: round(t / losses["margin_dws"], 3) for loss, t in losses.items()}
             for mode, losses in times.items()},
         "xbm_memory_variables_bytes": memory_variables_bytes(args.memory_size),
-        "peak_rss_mib": {"multi_similarity": peak_rss_mib(0),
-                         f"xbm_{args.memory_size}": peak_rss_mib(args.memory_size)},
+        "resident_mib_after_10_steps": {
+            "multi_similarity": resident_mib(0),
+            f"xbm_{args.memory_size}": resident_mib(args.memory_size)},
     }
     os.makedirs(os.path.dirname(RESULT), exist_ok=True)
     with open(RESULT, "w") as f:
