@@ -84,7 +84,8 @@ COMPARISONS = [("multi_similarity", "margin_dws"), ("proxy_anchor", "margin_dws"
                ("xbm_multi_similarity", "margin_dws"),
                ("xbm_multi_similarity", "multi_similarity"),
                ("multi_similarity_lambda_0.5", "multi_similarity"),
-               ("multi_similarity_lambda_0.5", "margin_dws")]
+               ("multi_similarity_lambda_0.5", "margin_dws"),
+               ("xbm_multi_similarity_lambda_0.5", "multi_similarity_lambda_0.5")]
 SCRATCH_RATES = {"triplet": 1e-4, "npairs": 1e-3, "margin_dws": 1e-3}  # none for today's
 REGIMES = ("scratch", "pretrained", "frozen")
 SEEDS = {"scratch": (0, 1, 2), "pretrained": (0, 1, 2), "frozen": (0, 1, 2, 3, 4)}
@@ -109,7 +110,7 @@ for _loss in LOSSES:
     METHODS[f"dvml_{_loss}"] = (_loss, _loss, ["--dvml", f"--phase1_steps={PHASE1_STEPS}"])
 TODAYS = ("margin_dws", "multi_similarity", "dvml_multi_similarity", "proxy_anchor",
           "dvml_proxy_anchor", "xbm_multi_similarity", "dvml_xbm_multi_similarity",
-          "multi_similarity_lambda_0.5")
+          "multi_similarity_lambda_0.5", "xbm_multi_similarity_lambda_0.5")
 LOSSES_OF_2017 = ("triplet", "npairs", "margin_dws")
 # Each sitting's methods (what `all` runs and `report` tables) and regimes.
 SITTING_METHODS = {"quality": [m for m in METHODS if METHODS[m][0] in LOSSES_OF_2017],
@@ -143,6 +144,8 @@ for _loss in LOSSES_OF_2017:
 # pytorch-metric-learning (the paper prints lambda = 1).
 VARIANTS["multi_similarity_lambda_0.5"] = ("multi_similarity", None,
                                            ["--nodvml", "--ms_lambda=0.5"])
+VARIANTS["xbm_multi_similarity_lambda_0.5"] = ("xbm_multi_similarity", None,
+                                               ["--nodvml", "--ms_lambda=0.5"])
 RUNS = {**METHODS, **VARIANTS}
 # Beside each run's metrics.json: its wall time and the commit of the code it ran.
 RUN_INFO = "run_info.json"
