@@ -77,7 +77,7 @@ class MetricLossLayer(keras.layers.Layer):
         """The loss of `embeddings` [B, D] with `labels` [B]; `seed` [2] feeds losses that
         sample (margin + DWS draws its negatives); at training step `step`, with a memory
         switched on, plus the batch's term against the memory (XBM)."""
-        embeddings = tf.cast(embeddings, tf.float32)
+        embeddings, labels = tf.cast(embeddings, tf.float32), tf.cast(labels, tf.int32)
         loss = self._metric_loss.fn(embeddings, labels, seed)
         if self.memory is None or step is None:
             return loss

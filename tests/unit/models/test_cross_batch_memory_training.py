@@ -50,3 +50,14 @@ def test_a_checkpoint_carries_the_memory_to_the_resumed_run(tmp_path):
     losses = [float(m.compute_losses(images, labels, m.steps_taken.value)["metric_loss"])
               for m in (trained, resumed)]
     assert losses[0] == losses[1] > 0
+
+
+def test_the_variance_probe_pairs_its_int64_labels_with_the_memory():
+    # The probe of TensorBoard's variance summaries holds NumPy's int64 labels; the memory
+    # int32 ones (a DVML run with XBM stopped at its first summary).
+    model = tiny_model(metric_loss="multi_similarity", cross_batch_memory=12)
+    images, labels = tiny_batch()
+    model.train_step((tf.constant(images), tf.constant(labels)))
+    _, _, norms = model.variance_probe(tf.constant(images), tf.constant(labels, tf.int64),
+                                       model.steps_taken.value)
+    assert float(norms["metric_loss"][1]) > 0
