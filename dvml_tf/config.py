@@ -29,6 +29,7 @@ from dvml_tf.losses.metric import (
     PROXY_ANCHOR_ALPHA,
     PROXY_LR_MULTIPLIER,
     REDUCTIONS,
+    check_loss_settings,
 )
 from dvml_tf.losses.variational import RECONSTRUCTIONS
 from dvml_tf.models.backbone_names import BACKBONES
@@ -306,14 +307,11 @@ def validate(config: RunConfig) -> None:
     if config.num_proxies < 0:
         raise UserError(f"--num_proxies={config.num_proxies} must be 0 (one per training "
                         "class) or positive")
-    for name in ("cross_batch_memory", "cross_batch_memory_start"):
-        if getattr(config, name) < 0:
-            raise UserError(f"--{name}={getattr(config, name)} must be 0 or positive")
-    if config.cross_batch_memory and config.metric_loss not in MEMORY_LOSSES:
-        raise UserError(f"--cross_batch_memory works with --metric_loss="
-                        f"{' or '.join(MEMORY_LOSSES)}, not {config.metric_loss}")
-    if config.proxy_lr_multiplier <= 0:
-        raise UserError(f"--proxy_lr_multiplier={config.proxy_lr_multiplier} must be positive")
+    check_loss_settings(config.metric_loss, config.proxy_lr_multiplier,
+                        config.cross_batch_memory)
+    if config.cross_batch_memory_start < 0:
+        raise UserError(f"--cross_batch_memory_start={config.cross_batch_memory_start} must "
+                        "be 0 or positive")
     if config.eval_bootstrap < 0:
         raise UserError(f"--eval_bootstrap={config.eval_bootstrap} must be 0 (none) or positive")
     if config.eval_every < 0:

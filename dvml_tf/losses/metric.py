@@ -278,6 +278,19 @@ PROXY_LOSSES = ("proxy_nca", "proxy_anchor")
 MEMORY_LOSSES = ("contrastive", "multi_similarity")
 
 
+def check_loss_settings(name: str, proxy_lr_multiplier: float = PROXY_LR_MULTIPLIER,
+                        cross_batch_memory: int = 0) -> None:
+    """Raises UserError, naming the flag, for settings of the loss `name` that no run can
+    use: the one check of the command line's settings and of the Python API's."""
+    if proxy_lr_multiplier <= 0:
+        raise UserError(f"--proxy_lr_multiplier={proxy_lr_multiplier} must be positive")
+    if cross_batch_memory < 0:
+        raise UserError(f"--cross_batch_memory={cross_batch_memory} must be 0 or positive")
+    if cross_batch_memory and name not in MEMORY_LOSSES:
+        raise UserError(f"--cross_batch_memory works with --metric_loss="
+                        f"{' or '.join(MEMORY_LOSSES)}, not {name}")
+
+
 def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class: int = 2,
                      npairs_l2_reg: float = 0.002, backend: str = "auto",
                      reduction: str = "mean", num_proxies: int = 0,
@@ -302,8 +315,7 @@ def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class
     if name in PROXY_LOSSES and (num_proxies < 1 or embedding_dim < 1):
         raise UserError(f"--metric_loss={name} needs --num_proxies (one per training "
                         "class) and --embedding_dim")
-    if proxy_lr_multiplier <= 0:
-        raise UserError(f"--proxy_lr_multiplier={proxy_lr_multiplier} must be positive")
+    check_loss_settings(name, proxy_lr_multiplier)
     default_margin, build = _LOSSES[name]
     options = LossOptions(default_margin if margin is None else margin, images_per_class,
                           npairs_l2_reg, reduction, num_proxies, embedding_dim, ms_alpha,

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from dvml_tf.errors import UserError
 from dvml_tf.losses.cross_batch_memory import CrossBatchMemory
-from dvml_tf.losses.metric import MEMORY_LOSSES, make_metric_loss
+from dvml_tf.losses.metric import check_loss_settings, make_metric_loss
 
 
 class MetricLossLayer(keras.layers.Layer):
@@ -42,10 +42,8 @@ class MetricLossLayer(keras.layers.Layer):
             self._config.pop(name)
         self._metric_loss = make_metric_loss(loss, make_variable=self._weight, **self._options)
         self.memory = None
+        check_loss_settings(loss, cross_batch_memory=cross_batch_memory)
         if cross_batch_memory:
-            if self._metric_loss.memory_fn is None:
-                raise UserError(f"--cross_batch_memory works with the pair-based losses "
-                                f"{', '.join(MEMORY_LOSSES)}, not --metric_loss={loss}")
             if embedding_dim < 1:
                 raise UserError("--cross_batch_memory needs --embedding_dim")
             self.memory = CrossBatchMemory(cross_batch_memory, embedding_dim, self._state)
