@@ -110,7 +110,8 @@ for _loss in LOSSES:
     METHODS[f"dvml_{_loss}"] = (_loss, _loss, ["--dvml", f"--phase1_steps={PHASE1_STEPS}"])
 TODAYS = ("margin_dws", "multi_similarity", "dvml_multi_similarity", "proxy_anchor",
           "dvml_proxy_anchor", "xbm_multi_similarity", "dvml_xbm_multi_similarity",
-          "multi_similarity_lambda_0.5", "xbm_multi_similarity_lambda_0.5")
+          "multi_similarity_lambda_0.5", "dvml_multi_similarity_lambda_0.5",
+          "xbm_multi_similarity_lambda_0.5")
 LOSSES_OF_2017 = ("triplet", "npairs", "margin_dws")
 # Each sitting's methods (what `all` runs and `report` tables) and regimes.
 SITTING_METHODS = {"quality": [m for m in METHODS if METHODS[m][0] in LOSSES_OF_2017],
@@ -144,6 +145,9 @@ for _loss in LOSSES_OF_2017:
 # pytorch-metric-learning (the paper prints lambda = 1).
 VARIANTS["multi_similarity_lambda_0.5"] = ("multi_similarity", None,
                                            ["--nodvml", "--ms_lambda=0.5"])
+VARIANTS["dvml_multi_similarity_lambda_0.5"] = (
+    "multi_similarity", "multi_similarity_lambda_0.5",
+    METHODS["dvml_multi_similarity"][2] + ["--ms_lambda=0.5"])
 VARIANTS["xbm_multi_similarity_lambda_0.5"] = ("xbm_multi_similarity", None,
                                                ["--nodvml", "--ms_lambda=0.5"])
 RUNS = {**METHODS, **VARIANTS}
