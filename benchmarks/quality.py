@@ -150,6 +150,17 @@ VARIANTS["dvml_multi_similarity_lambda_0.5"] = (
     METHODS["dvml_multi_similarity"][2] + ["--ms_lambda=0.5"])
 VARIANTS["xbm_multi_similarity_lambda_0.5"] = ("xbm_multi_similarity", None,
                                                ["--nodvml", "--ms_lambda=0.5"])
+# Why DVML breaks Multi-Similarity when the backbone trains: its KL term (lambda1) or its
+# synthesized metric term (lambda3) at a tenth or nothing, against Multi-Similarity alone.
+VARIANTS["dvml_multi_similarity_kl_0.1"] = ("multi_similarity", "multi_similarity", METHODS[
+    "dvml_multi_similarity"][2] + ["--phase1_lambdas=0.1,1,0.1,1",
+                                   "--phase2_lambdas=0.08,1,0.2,0.8"])
+VARIANTS["dvml_multi_similarity_lambda3_0"] = ("multi_similarity", "multi_similarity", METHODS[
+    "dvml_multi_similarity"][2] + ["--phase1_lambdas=1,1,0,1", "--phase2_lambdas=0.8,1,0,0.8"])
+# Each sitting's variants, reported beside its methods.
+SITTING_VARIANTS = {
+    "quality": [m for m in VARIANTS if VARIANTS[m][0] in LOSSES_OF_2017],
+    "quality_todays_losses": ["dvml_multi_similarity_kl_0.1", "dvml_multi_similarity_lambda3_0"]}
 RUNS = {**METHODS, **VARIANTS}
 # Beside each run's metrics.json: its wall time and the commit of the code it ran.
 RUN_INFO = "run_info.json"
@@ -352,7 +363,7 @@ def report(sitting):
         if not results:
             continue
         by_regime[regime] = results
-        variants = collect(regime, VARIANTS) if sitting == "quality" else {}
+        variants = collect(regime, SITTING_VARIANTS[sitting])
         pairs = [(m, RUNS[m][1]) for m in {**results, **variants} if RUNS[m][1]]
         if sitting == "quality_todays_losses":
             pairs += COMPARISONS
