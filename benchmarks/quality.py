@@ -318,22 +318,31 @@ def diagnostics_table(results):
 
 
 def plot(by_regime, path):
+    """Recall@1 per method, one panel per regime: horizontal bars, mean ± sd over seeds,
+    DVML in blue, each bar labelled with its mean."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(by_regime), figsize=(4 * len(by_regime), 4), dpi=100,
-                                squeeze=False)
+    rows = max(len(results) for results in by_regime.values())
+    figure, axes = plt.subplots(1, len(by_regime), figsize=(5.5 * len(by_regime),
+                                                            1.2 + 0.4 * rows),
+                                dpi=100, squeeze=False)
     for axis, (regime, results) in zip(axes[0], by_regime.items()):
         methods = list(results)
-        means = [100 * np.mean([r["recall@1"] for r in results[m]]) for m in methods]
-        errors = [100 * np.std([r["recall@1"] for r in results[m]]) for m in methods]
-        axis.bar(methods, means, yerr=errors,
-                 color=["#36c" if m.startswith("dvml") else "#999" for m in methods])
-        axis.set_title(regime)
-        axis.set_ylabel("Recall@1 (%), Cars196 classes 99-196")
-        axis.tick_params(axis="x", rotation=45)
+        recalls = [100 * np.array([r["recall@1"] for r in results[m]]) for m in methods]
+        means = [r.mean() for r in recalls]
+        errors = [r.std(ddof=1) if len(r) > 1 else 0.0 for r in recalls]
+        bars = axis.barh(methods, means, xerr=errors,
+                         color=["#36c" if m.startswith("dvml") else "#999" for m in methods])
+        axis.bar_label(bars, labels=[f"{m:.1f}" for m in means], padding=4, fontsize=8)
+        axis.invert_yaxis()
+        axis.set_xlim(0, 1.15 * max(means))
+        counts = sorted({len(r) for r in recalls})
+        seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        axis.set_title(f"{regime} ({seeds} seeds per method)")
+        axis.set_xlabel("Recall@1 (%), test classes 99-196")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -347,13 +356,14 @@ def _hours():
     return total / 3600
 
 
-# Each sitting's report and figure under docs/, and its title.
+# Each sitting's report and figure under docs/, its title, and the run its report shows
+# as an example command.
 REPORTS = {"quality": ("QUALITY_RESULTS.md", "quality_recall_at_1.png",
-                       "DVML against its baselines on the Cars196 copy"),
+                       "DVML against its baselines on the Cars196 copy", "dvml_margin_dws"),
            "quality_todays_losses": ("QUALITY_RESULTS_TODAYS_LOSSES.md",
                                      "quality_todays_losses_recall_at_1.png",
                                      "Today's losses, with and without DVML, on the Cars196 "
-                                     "copy")}
+                                     "copy", "dvml_proxy_anchor")}
 
 
 def report(sitting):
@@ -375,9 +385,9 @@ def report(sitting):
                diagnostics_table({**results, **variants})]))
     if not sections:
         sys.exit(f"error: no finished runs under benchmarks/results/{sitting}")
-    document, figure, title = REPORTS[sitting]
+    document, figure, title, example_method = REPORTS[sitting]
     plot(by_regime, os.path.join(ROOT, "docs", figure))
-    example = " ".join(command("pretrained", "dvml_margin_dws", 0, "../shared/data/cars196")[1:])
+    example = " ".join(command("pretrained", example_method, 0, "../shared/data/cars196")[1:])
     text = "\n\n".join(sections)
     with open(os.path.join(ROOT, "docs", document), "w") as f:
         f.write(
@@ -392,7 +402,7 @@ def report(sitting):
             "(queries resampled). A difference is beyond noise when its 95 % t-interval over\n"
             f"seeds excludes 0. Wall time of all runs so far: {_hours():.2f} h on 2 CPU cores.\n\n"
             f"{text}\n\n"
-            "Each run, e.g. DVML + margin/DWS, pretrained, seed 0:\n\n"
+            f"Each run, e.g. {example_method}, pretrained, seed 0:\n\n"
             f"    python {example.replace(ROOT + '/', '')}\n\n"
             f"![Recall@1]({figure})\n")
     print(text)
