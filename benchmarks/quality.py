@@ -19,8 +19,9 @@ pretrained and frozen regimes, today's losses multi_similarity, proxy_anchor and
 xbm_multi_similarity (LOSSES says how each is set), each alone and with DVML (the paper's
 method: both phases, its lambdas, the package's defaults); a pair shares
 backbone, image size, steps, batch and seeds and differs only in --dvml. VARIANTS are
-other settings, each compared with its baseline; `run` takes them by name, `all` does not
-run them, `report` tables those that finished.
+other settings, each compared with its baseline; `run` takes them by name, `all` runs
+those its sitting lists among its methods (SITTING_METHODS), and `report` tables, beside
+the methods, the finished runs of those its sitting lists in SITTING_VARIANTS.
 Each run is one `python -m dvml_tf.main` in benchmarks/results/quality/<regime>/
 <method>_s<seed>/: rerunning it resumes from its last checkpoint, and its metrics.json
 (with bootstrap intervals) and diagnostics.json are its results files, so the benchmark
