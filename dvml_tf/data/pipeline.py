@@ -1,5 +1,5 @@
 """tf.data pipelines: class-balanced training batches and ordered evaluation batches."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -22,7 +22,22 @@ def train_dataset(split: ImageSplit, table: ClassTable, sizes: ImageSizes,
     `shard` = (number of pipelines, its index) selects; images are only loaded for those.
     """
     load = split.image_loader()
-    labels = tf.constant(split.labels, tf.int32)
+
+    def load_example(index, image_seed):
+        return preprocessing.train_preprocess(
+            load(index), image_seed, sizes.resize_size, sizes.crop_size, sizes.flip)
+
+    return pk_stream(split.labels, table, classes_per_batch, images_per_class, seed,
+                     load_example, start_batch, num_chunks, shard)
+
+
+def pk_stream(labels: np.ndarray, table: ClassTable, classes_per_batch: int,
+              images_per_class: int, seed: int, example: Callable, start_batch: int = 0,
+              num_chunks: int = 1, shard: Tuple[int, int] = (1, 0)) -> tf.data.Dataset:
+    """train_dataset's stream of P x K batches (example(index, image_seed), label), for any
+    `example`: the images (train_dataset) or their cached features (feature_cache.py) of
+    the same draws."""
+    labels = tf.constant(labels, tf.int32)
     global_batch = classes_per_batch * images_per_class
     chunk = global_batch // num_chunks
 
@@ -39,10 +54,7 @@ def train_dataset(split: ImageSplit, table: ClassTable, sizes: ImageSizes,
         ))
 
     def load_example(index, image_seed):
-        image = preprocessing.train_preprocess(
-            load(index), image_seed, sizes.resize_size, sizes.crop_size, sizes.flip
-        )
-        return image, tf.gather(labels, index)
+        return example(index, image_seed), tf.gather(labels, index)
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

@@ -26,11 +26,24 @@ def train_preprocess(image: tf.Tensor, seed: tf.Tensor, resize_size: int, crop_s
                      flip: bool) -> tf.Tensor:
     """Resize to resize_size, random crop_size crop, optional horizontal flip; stateless in seed."""
     image = _resize(image, resize_size)
-    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    crop_seed, flip_seed = _crop_and_flip_seeds(seed)
     image = tf.image.stateless_random_crop(image, [crop_size, crop_size, 3], seed=crop_seed)
     if flip:
         image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
     return image
+
+
+def _crop_and_flip_seeds(seed: tf.Tensor):
+    return tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+
+
+def train_flips(seed: tf.Tensor) -> tf.Tensor:
+    """Whether train_preprocess(image, seed, ..., flip=True) mirrors the image: its own flip
+    op on a two-pixel image, so the decision is the same by construction."""
+    two_pixels = tf.constant([[[0.0], [1.0]]])
+    flipped = tf.image.stateless_random_flip_left_right(two_pixels,
+                                                        seed=_crop_and_flip_seeds(seed)[1])
+    return flipped[0, 0, 0] > 0.5
 
 
 def eval_preprocess(image: tf.Tensor, resize_size: int, crop_size: int) -> tf.Tensor:

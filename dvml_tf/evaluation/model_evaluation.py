@@ -48,6 +48,18 @@ def compute_embeddings_with_variance(model: DVMLModel, split: ImageSplit, sizes:
     return (*(np.concatenate(p) for p in zip(*parts)), np.concatenate(labels))
 
 
+def embed_features_with_variance(model: DVMLModel, features: np.ndarray, labels: np.ndarray,
+                                 batch_size: int) -> Tuple[np.ndarray, ...]:
+    """compute_embeddings_with_variance from the backbone's features [N, F] (a frozen
+    backbone's cache) instead of the images."""
+    heads = tf.function(model.encoder)
+    parts = [[t.numpy() for t in heads(features[start:start + batch_size])]
+             for start in range(0, len(features), batch_size)]
+    z_invariant, mu, log_var = (np.concatenate(p) for p in zip(*parts))
+    embedded = tf.math.l2_normalize(z_invariant, axis=-1).numpy()
+    return embedded, z_invariant, mu, log_var, np.asarray(labels, np.int32)
+
+
 def compute_embeddings(model: DVMLModel, split: ImageSplit, sizes: ImageSizes,
                        batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
     """(embeddings [N, D] float32, labels [N]) in split order: L2-normalised z_I."""
@@ -57,11 +69,16 @@ def compute_embeddings(model: DVMLModel, split: ImageSplit, sizes: ImageSizes,
 
 
 def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
-                   step: int) -> Evaluation:
-    """Embeds the test split, computes every metric and the diagnostics, logs them to
-    TensorBoard, returns them."""
-    embedded, z_invariant, mu, log_var, labels = compute_embeddings_with_variance(
-        model, test_split, config.image_sizes(training=False), config.eval_batch_size)
+                   step: int, test_features: Optional[np.ndarray] = None) -> Evaluation:
+    """Embeds the test split (from `test_features`, its frozen backbone's cached features,
+    where given), computes every metric and the diagnostics, logs them to TensorBoard,
+    returns them."""
+    if test_features is None:
+        embedded, z_invariant, mu, log_var, labels = compute_embeddings_with_variance(
+            model, test_split, config.image_sizes(training=False), config.eval_batch_size)
+    else:
+        embedded, z_invariant, mu, log_var, labels = embed_features_with_variance(
+            model, test_features, test_split.labels, config.eval_batch_size)
     STATUS.announce(f"evaluating: metrics and diagnostics of {len(labels):,} embeddings")
     metrics = evaluate_embeddings(embedded, labels, config.recall_k,
                                   kmeans_seed=config.kmeans_seed,

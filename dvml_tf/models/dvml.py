@@ -30,6 +30,9 @@ from dvml_tf.models.replicas import gather_global_batch, replica_position
 # The four terms in the order of their lambdas, as TensorBoard names them.
 LOSS_NAMES = ("kl_loss", "reconstruction_loss", "synthesized_metric_loss", "metric_loss")
 BASELINE_LAMBDAS = (0.0, 0.0, 0.0, 1.0)
+# A training batch of ({FEATURES_KEY: features [B, F]}, labels) holds the backbone's output
+# in place of the images (a frozen backbone's cached features, feature_cache.py).
+FEATURES_KEY = "backbone_features"
 # Purposes of the random draws of one step, each with its own stateless seed.
 SEED_PURPOSES = ("noise", "metric_loss", "synthesized_metric_loss")
 
@@ -132,8 +135,12 @@ class DVMLModel(keras.Model):
 
     def losses_and_embeddings(self, images: tf.Tensor, labels: tf.Tensor, step: tf.Tensor,
                               training: bool = True) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
-        """compute_losses, and the z_I [B, D] they were computed from."""
-        features = tf.cast(self.backbone(images, training=training), tf.float32)
+        """compute_losses, and the z_I [B, D] they were computed from. `images` may be
+        {FEATURES_KEY: the backbone's features} instead."""
+        if isinstance(images, dict):
+            features = tf.cast(images[FEATURES_KEY], tf.float32)
+        else:
+            features = tf.cast(self.backbone(images, training=training), tf.float32)
         heads = self.encoder(features)
         return self.losses_of_features(features, heads, labels, step), heads[0]
 

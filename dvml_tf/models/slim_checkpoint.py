@@ -13,12 +13,12 @@ import tensorflow as tf
 
 from dvml_tf.cache import cache_dir
 from dvml_tf.errors import UserError, first_line
+from dvml_tf.files import WEIGHTS_SUFFIX, save_weights_atomically
 from dvml_tf.models.googlenet import googlenet, slim_variables
 
 CHECKPOINT_URL = "http://download.tensorflow.org/models/inception_v1_2016_08_28.tar.gz"
 # Image size the weights are checked at: any size gives the same variables.
 BUILD_SIZE = 224
-WEIGHTS_SUFFIX = ".weights.h5"
 
 
 def _not_backbone(name: str) -> bool:
@@ -79,18 +79,5 @@ def convert(checkpoint: str, out: str) -> int:
     except (tf.errors.OpError, IndexError, ValueError) as error:  # IndexError: truncated
         raise UserError(f"--checkpoint={checkpoint}: cannot read its values, truncated? "
                         f"({first_line(error, 160)})") from None
-    _save_atomically(model, out)
+    save_weights_atomically(model, out)
     return len(targets)
-
-
-def _save_atomically(model, out: str) -> None:
-    """Saves to a temporary file beside `out`, then renames it: no half-written `out`."""
-    partial = f"{out[:-len(WEIGHTS_SUFFIX)]}.partial{WEIGHTS_SUFFIX}"
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        model.save_weights(partial)
-        os.replace(partial, out)
-    except (OSError, ImportError) as error:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise UserError(f"--out={out}: cannot write ({first_line(error, 160)})") from None

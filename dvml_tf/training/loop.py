@@ -6,6 +6,7 @@ import tempfile
 from typing import Callable, List, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from dvml_tf.config import RunConfig
@@ -14,7 +15,7 @@ from dvml_tf.data.splits import ImageSplit
 from dvml_tf.errors import UserError
 from dvml_tf.models.dvml import DVMLModel
 from dvml_tf.terminal import STATUS
-from dvml_tf.training import callbacks, distribution, variance_summaries
+from dvml_tf.training import callbacks, distribution, feature_cache, variance_summaries
 from dvml_tf.training.checkpoints import (
     checkpoint_manager,
     current_step,
@@ -30,7 +31,9 @@ def check_batches_possible(config: RunConfig, train_split: ImageSplit) -> sampli
                                             config.images_per_class)
 
 
-def _train_dataset(config, split, table, strategy, start):
+def _train_dataset(config, split, table, strategy, start, features):
+    if features is not None:
+        return feature_cache.train_dataset(features, split, table, config, start)
     sizes = config.image_sizes(training=True)
     args = (split, table, sizes, config.classes_per_batch, config.images_per_class, config.seed)
     replicas = strategy.num_replicas_in_sync
@@ -50,9 +53,12 @@ def _train_dataset(config, split, table, strategy, start):
 def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
           evaluate_fn: Optional[Callable[[int], dict]] = None,
           strategy: Optional[tf.distribute.Strategy] = None,
-          before_first_step: Optional[Callable[[], None]] = None) -> None:
+          before_first_step: Optional[Callable[[], None]] = None,
+          features: Optional[np.ndarray] = None) -> None:
     """Trains `model` until its optimizer has taken config.train_steps steps; a new run
     (no checkpoint to resume) first calls `before_first_step` (the untrained evaluation).
+    `features`: the frozen backbone's cached features of the training split
+    (feature_cache.py), read in place of its images.
 
     Only the chief writes to --model_dir; other workers checkpoint to a scratch folder
     (saving is collective under multi-worker training).
@@ -74,7 +80,7 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
     timer = callbacks.EvaluationTimer()
     if before_first_step and not restored:
         timer.timed(before_first_step)()
-    dataset = _train_dataset(config, train_split, table, strategy, start)
+    dataset = _train_dataset(config, train_split, table, strategy, start, features)
     logging.info("training on %d replica(s) with --strategy=%s", strategy.num_replicas_in_sync,
                  config.strategy)
     loop = math.gcd(config.checkpoint_every, config.eval_every or config.checkpoint_every)

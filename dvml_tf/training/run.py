@@ -31,7 +31,7 @@ from dvml_tf.evaluation.model_evaluation import (
 )
 from dvml_tf.losses.metric import PROXY_LOSSES
 from dvml_tf.serving.export import export_model
-from dvml_tf.training import distribution
+from dvml_tf.training import distribution, feature_cache
 from dvml_tf.training.build import build_model
 from dvml_tf.training.checkpoints import (
     CHECKPOINT_SUBDIR,
@@ -157,8 +157,11 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
         config = with_proxy_table(config, train_split)
         _warn_about_frozen_random_features(config)
         model = build_model(config, strategy)
+        cache = feature_cache.for_run(config, model.backbone, train_split, test_split,
+                                      strategy.num_replicas_in_sync)
     else:
         model, config = load_trained_model(config.model_dir, config, strategy)
+        cache = None
     evaluations = {}
 
     def evaluate_at(step):
@@ -166,7 +169,8 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
         which the closing line shows; the others are logged."""
         if step not in evaluations:
             started = time.monotonic()
-            evaluations[step] = evaluate_model(config, model, test_split, step)
+            evaluations[step] = evaluate_model(config, model, test_split, step,
+                                               cache.test if cache else None)
             if step < config.train_steps:
                 logging.info("evaluation at step %d%s: %s (%.0f s)", step,
                              " (untrained)" if step == 0 else "",
@@ -181,7 +185,7 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
 
             evaluates = chief and config.eval_untrained and config.mode == "train_and_eval"
             train(config, model, train_split, evaluate_at, strategy,
-                  evaluate_untrained if evaluates else None)
+                  evaluate_untrained if evaluates else None, cache.train if cache else None)
         if not chief:
             return None
     step = current_step(model)
