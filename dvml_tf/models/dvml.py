@@ -15,7 +15,7 @@ lambda schedule and the input stream stay aligned (Keras 3's optimizer.iteration
 advance on a skip).
 """
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -30,8 +30,9 @@ from dvml_tf.models.replicas import gather_global_batch, replica_position
 # The four terms in the order of their lambdas, as TensorBoard names them.
 LOSS_NAMES = ("kl_loss", "reconstruction_loss", "synthesized_metric_loss", "metric_loss")
 BASELINE_LAMBDAS = (0.0, 0.0, 0.0, 1.0)
-# A training batch of ({FEATURES_KEY: features [B, F]}, labels) holds the backbone's output
-# in place of the images (a frozen backbone's cached features, feature_cache.py).
+# A training batch of ({FEATURES_KEY: outputs}, labels) holds, in place of the images, what
+# the frozen part of the backbone made of them (feature_cache.py): the features themselves
+# when all of it is frozen, the input of DVMLModel.backbone_top when only that part trains.
 FEATURES_KEY = "backbone_features"
 # Purposes of the random draws of one step, each with its own stateless seed.
 SEED_PURPOSES = ("noise", "metric_loss", "synthesized_metric_loss")
@@ -68,9 +69,12 @@ class DVMLModel(keras.Model):
     """Calls to z_I; trains with DVML's losses through a custom train_step."""
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model,
-                 metric_loss: MetricLossLayer, settings: DVMLSettings, **kwargs):
+                 metric_loss: MetricLossLayer, settings: DVMLSettings,
+                 backbone_top: Optional[keras.Model] = None, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
+        # --fine_tune_from: the backbone's trained part (its layers are the backbone's).
+        self.backbone_top = backbone_top
         self.encoder = encoder
         self.decoder = decoder
         # A layer, so that its own variables (margin_dws's beta, the proxies) train and its
@@ -95,6 +99,16 @@ class DVMLModel(keras.Model):
         not be checkpointed, resumed or exported."""
         return [v.path for v in self.variables
                 if v.dtype.startswith("float") and not np.all(np.isfinite(v.numpy()))]
+
+    def features_of(self, inputs, training: bool = False) -> tf.Tensor:
+        """The backbone's features x [B, F] float32 of images, or of {FEATURES_KEY: the
+        frozen part's cached output}."""
+        if not isinstance(inputs, dict):
+            return tf.cast(self.backbone(inputs, training=training), tf.float32)
+        cached = inputs[FEATURES_KEY]
+        if self.backbone_top is not None:
+            cached = self.backbone_top(cached, training=training)
+        return tf.cast(cached, tf.float32)
 
     def encode(self, images: tf.Tensor,
                training: bool = False) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -135,12 +149,8 @@ class DVMLModel(keras.Model):
 
     def losses_and_embeddings(self, images: tf.Tensor, labels: tf.Tensor, step: tf.Tensor,
                               training: bool = True) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
-        """compute_losses, and the z_I [B, D] they were computed from. `images` may be
-        {FEATURES_KEY: the backbone's features} instead."""
-        if isinstance(images, dict):
-            features = tf.cast(images[FEATURES_KEY], tf.float32)
-        else:
-            features = tf.cast(self.backbone(images, training=training), tf.float32)
+        """compute_losses, and the z_I [B, D] they were computed from."""
+        features = self.features_of(images, training)
         heads = self.encoder(features)
         return self.losses_of_features(features, heads, labels, step), heads[0]
 
@@ -266,7 +276,8 @@ def _counter(name: str) -> keras.Variable:
 
 def build_dvml_model(backbone: keras.Model, embedding_dim: int, metric_loss: MetricLossLayer,
                      settings: DVMLSettings, decoder_hidden: int = 512,
-                     variance_heads_init: str = "random") -> DVMLModel:
+                     variance_heads_init: str = "random",
+                     backbone_top: Optional[keras.Model] = None) -> DVMLModel:
     """Assembles backbone, encoder and decoder into a DVMLModel."""
     feature_dim = backbone.output_shape[-1]
     return DVMLModel(
@@ -275,5 +286,6 @@ def build_dvml_model(backbone: keras.Model, embedding_dim: int, metric_loss: Met
         build_decoder(embedding_dim, feature_dim, decoder_hidden),
         metric_loss,
         settings,
+        backbone_top,
         name="dvml",
     )

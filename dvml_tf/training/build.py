@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from dvml_tf.config import RunConfig
+from dvml_tf.models.backbone_split import split_backbone
 from dvml_tf.models.backbones import build_backbone
 from dvml_tf.models.dvml import DVMLModel, DVMLSettings, build_dvml_model
 from dvml_tf.models.metric_loss_layer import MetricLossLayer
@@ -51,6 +52,8 @@ def build_model(config: RunConfig,
                                   config.hub_handle)
         # A frozen backbone (trainable=False) also runs its batch norm in inference mode.
         backbone.trainable = not config.freeze_backbone
+        top = (split_backbone(backbone, config.fine_tune_from).top if config.fine_tune_from
+               else None)
         metric_loss = MetricLossLayer(
             config.metric_loss, config.margin, config.images_per_class, config.npairs_l2_reg,
             config.metric_reduction, max(config.num_proxies, 1), config.embedding_dim,
@@ -58,7 +61,7 @@ def build_model(config: RunConfig,
             config.cross_batch_memory_start, loss_options(config), name="metric_loss")
         model = build_dvml_model(backbone, config.embedding_dim, metric_loss,
                                  dvml_settings(config), config.decoder_hidden,
-                                 config.variance_heads_init)
+                                 config.variance_heads_init, top)
         optimizer = keras.optimizers.Adam(config.learning_rate)
         if config.mixed_precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

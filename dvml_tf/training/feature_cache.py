@@ -1,14 +1,15 @@
-"""A frozen backbone's features, computed once per image and reused by every training step
-and every evaluation of a run, and by later runs on the same backbone and images.
+"""The frozen part of the backbone (all of it with --freeze_backbone, the layers below
+--fine_tune_from otherwise), run once per image; every training step and evaluation of a
+run, and later runs on the same weights and images, read its output instead.
 
-It applies when the backbone is frozen (--freeze_backbone) and training draws no random
-crop (--resize_size equal to --image_size): each training input is then one of two fixed
-images, the image or, with --random_flip, its mirror, and a frozen backbone (batch norm in
-inference mode, no dropout) maps it to fixed features. Training reads them in the same P x K
-order, with the same flips, as it would read the images (pipeline.pk_stream), so a cached
-run equals an uncached one up to float rounding. The arrays are kept in memory and saved in
-the cache folder (features/<fingerprint>.npy) under a fingerprint of the backbone's weights,
-the preprocessing and the images; a file that does not load is computed again.
+It applies when training draws no random crop (--resize_size equal to --image_size): each
+training input is then one of two fixed images, the image or, with --random_flip, its
+mirror, and a frozen part (batch norm in inference mode, no dropout) maps it to a fixed
+output. Training reads the outputs in the same P x K order, with the same flips, as it would
+read the images (pipeline.pk_stream), so a cached run equals an uncached one up to float
+rounding. The arrays are kept in memory and saved in the cache folder
+(features/<fingerprint>.npy) under a fingerprint of the frozen part's weights, the
+preprocessing and the images; a file that does not load is computed again.
 """
 import hashlib
 import logging
@@ -25,29 +26,30 @@ from dvml_tf.data import pipeline, preprocessing
 from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.data.sampling import ClassTable
 from dvml_tf.data.splits import ARRAY, ImageSplit
+from dvml_tf.models.backbone_split import split_backbone
 from dvml_tf.models.dvml import FEATURES_KEY
 from dvml_tf.terminal import STATUS, CountProgress
 
 
 class FeatureCache(NamedTuple):
-    train: np.ndarray  # [N_train, views, F]: view 0 the image, view 1 its mirror
-    test: np.ndarray  # [N_test, F]
+    train: np.ndarray  # [N_train, views, ...]: view 0 the image, view 1 its mirror
+    test: np.ndarray  # [N_test, ...]
 
 
 def applies(config: RunConfig, replicas: int) -> bool:
-    """Whether a run's training inputs are fixed images through a fixed backbone."""
-    return (config.freeze_backbone and config.feature_cache
+    """Whether a run's training inputs are fixed images through a fixed part."""
+    return ((config.freeze_backbone or bool(config.fine_tune_from)) and config.feature_cache
             and config.resize_size == config.image_size
             and replicas == 1 and config.mode in ("train_and_eval", "train"))
 
 
-def _fingerprint(backbone: keras.Model, split: ImageSplit, sizes: ImageSizes,
+def _fingerprint(frozen: keras.Model, split: ImageSplit, sizes: ImageSizes,
                  views: int) -> str:
     """What the features depend on: weights, preprocessing, the images (their bytes, or
     their files' paths, sizes and modification times)."""
-    digest = hashlib.sha256(f"{backbone.name}|{sizes.resize_size}|{sizes.crop_size}|{views}"
+    digest = hashlib.sha256(f"{frozen.name}|{sizes.resize_size}|{sizes.crop_size}|{views}"
                             .encode())
-    for weight in backbone.weights:
+    for weight in frozen.weights:
         digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
     if split.kind == ARRAY:
         digest.update(np.ascontiguousarray(split.images).tobytes())
@@ -58,11 +60,11 @@ def _fingerprint(backbone: keras.Model, split: ImageSplit, sizes: ImageSizes,
     return digest.hexdigest()[:32]
 
 
-def compute_features(backbone: keras.Model, split: ImageSplit, sizes: ImageSizes,
+def compute_features(frozen: keras.Model, split: ImageSplit, sizes: ImageSizes,
                      views: int, batch_size: int) -> np.ndarray:
-    """[N, views, F] float32: the backbone (inference mode) on each image of `split`
+    """[N, views, ...] float32: the frozen part (inference mode) on each image of `split`
     resized to sizes.crop_size, and on its mirror image when views is 2."""
-    forward = tf.function(lambda images: backbone(images, training=False))
+    forward = tf.function(lambda images: frozen(images, training=False))
     parts = []
     progress = CountProgress(f"caching the frozen backbone's features ({views} per image)",
                              len(split))
@@ -89,11 +91,11 @@ def _saved(path: str, features: np.ndarray) -> None:
             os.remove(partial)
 
 
-def cached_features(backbone: keras.Model, split: ImageSplit, sizes: ImageSizes,
+def cached_features(frozen: keras.Model, split: ImageSplit, sizes: ImageSizes,
                     views: int, batch_size: int) -> np.ndarray:
     """compute_features, read from the cache folder when it holds them."""
     path = os.path.join(cache_dir(), "features",
-                        f"{_fingerprint(backbone, split, sizes, views)}.npy")
+                        f"{_fingerprint(frozen, split, sizes, views)}.npy")
     if os.path.isfile(path):
         try:
             features = np.load(path, allow_pickle=False)
@@ -103,28 +105,31 @@ def cached_features(backbone: keras.Model, split: ImageSplit, sizes: ImageSizes,
         except (OSError, ValueError, EOFError):
             pass
         logging.warning("%s does not hold this split's features; computing them again", path)
-    features = compute_features(backbone, split, sizes, views, batch_size)
+    features = compute_features(frozen, split, sizes, views, batch_size)
     _saved(path, features)
     return features
 
 
 def for_run(config: RunConfig, backbone: keras.Model, train_split: ImageSplit,
             test_split: ImageSplit, replicas: int) -> Optional[FeatureCache]:
-    """The run's cached features, or None where the cache does not apply."""
+    """The run's cached outputs of the backbone's frozen part, or None where the cache does
+    not apply."""
     if not applies(config, replicas):
         return None
+    frozen = (split_backbone(backbone, config.fine_tune_from).below if config.fine_tune_from
+              else backbone)
     views = 2 if config.random_flip else 1
     sizes = config.image_sizes(training=False)
-    train = cached_features(backbone, train_split, sizes, views, config.eval_batch_size)
-    test = cached_features(backbone, test_split, sizes, 1, config.eval_batch_size)[:, 0]
+    train = cached_features(frozen, train_split, sizes, views, config.eval_batch_size)
+    test = cached_features(frozen, test_split, sizes, 1, config.eval_batch_size)[:, 0]
     STATUS.clear()
     return FeatureCache(train, test)
 
 
 def train_dataset(features: np.ndarray, split: ImageSplit, table: ClassTable,
                   config: RunConfig, start_batch: int) -> tf.data.Dataset:
-    """pipeline.train_dataset's batches with each image's cached features in its place:
-    ({FEATURES_KEY: [P*K, F]}, labels [P*K])."""
+    """pipeline.train_dataset's batches with each image's cached output in its place:
+    ({FEATURES_KEY: [P*K, ...]}, labels [P*K])."""
     table_of_features = tf.constant(features)
     flips = config.random_flip
 

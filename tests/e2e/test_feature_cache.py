@@ -41,3 +41,22 @@ def test_cached_run_equals_the_run_on_images(tmp_path):
     assert again["map@r"] == pytest.approx(cached["map@r"], abs=1e-6)
     with open(tmp_path / "again" / "metrics.json") as f:
         assert json.load(f)["recall@1"] == again["recall@1"]
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_top_from_cached_activations_equals_the_run_on_images(tmp_path):
+    """--fine_tune_from: the layers below are cached and frozen, the top trains (its batch
+    norm too); both equal the run that reads its images."""
+    flags = ["--nofreeze_backbone", "--fine_tune_from=block3_conv0"]
+    uncached, uncached_weights = _run(tmp_path / "images", *flags, "--nofeature_cache")
+    cached, cached_weights = _run(tmp_path / "cached", *flags)
+    model, _ = load_trained_model(str(tmp_path / "cached"))
+    trained = {v.path for v in model.trainable_variables}
+    assert any("block3_conv0" in path for path in trained)
+    assert not any("block2" in path for path in trained)
+    for ours, theirs in zip(cached_weights, uncached_weights):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    assert cached["map@r"] == pytest.approx(uncached["map@r"], abs=1e-6)
+    moving = [v for v in model.backbone.non_trainable_variables if "block3_bn0" in v.path]
+    assert moving and any(not np.allclose(v.numpy(), 0) and not np.allclose(v.numpy(), 1)
+                          for v in moving)
