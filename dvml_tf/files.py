@@ -1,24 +1,39 @@
-"""Writing and reading the package's small files: a JSON file or a Keras weights file
-written atomically, and the bytes of image files."""
+"""Writing and reading the package's small files: any file written atomically (a JSON
+file, a figure, a Keras weights file), and the bytes of image files."""
 import json
 import os
+from typing import Callable
 
 from dvml_tf.errors import UserError, first_line
 
 WEIGHTS_SUFFIX = ".weights.h5"  # the only name Keras 3 writes weights to
 
 
-def write_json_atomically(path: str, value: object) -> None:
-    """Writes `value` as JSON to `path` through a temporary file and a rename: a reader sees
-    the old file or the whole new one."""
-    temporary = f"{path}.{os.getpid()}.tmp"
+def replace_atomically(path: str, write: Callable[[str], None]) -> None:
+    """Calls write(temporary) for a new file beside `path` (<path>.<pid>.tmp<its extension>),
+    then renames it over `path`: a link at `path` is replaced, never written through, and a
+    reader sees the old file or all of the new one."""
+    temporary = f"{path}.{os.getpid()}.tmp{os.path.splitext(path)[1]}"
     try:
-        with open(temporary, "w") as f:
-            json.dump(value, f, indent=2, sort_keys=True)
+        write(temporary)
         os.replace(temporary, path)
     finally:
-        if os.path.exists(temporary):
+        if os.path.lexists(temporary):
             os.remove(temporary)
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    """replace_atomically of a text file."""
+    def write(temporary):
+        with open(temporary, "x") as f:
+            f.write(text)
+
+    replace_atomically(path, write)
+
+
+def write_json_atomically(path: str, value: object) -> None:
+    """Writes `value` as JSON to `path` through replace_atomically."""
+    write_text_atomically(path, json.dumps(value, indent=2, sort_keys=True))
 
 
 def read_file(path: str) -> bytes:

@@ -26,6 +26,7 @@ from dvml_tf.config import RunConfig
 from dvml_tf.data.preprocessing import eval_preprocess
 from dvml_tf.data.splits import ImageSplit
 from dvml_tf.errors import UserError, first_line, out_of_space_is_user_error
+from dvml_tf.files import replace_atomically, write_text_atomically
 from dvml_tf.terminal import STATUS
 
 THUMBNAIL = 32
@@ -106,7 +107,7 @@ def plot(coordinates: np.ndarray, labels: np.ndarray, thumbnails: Optional[np.nd
     axes.set_xticks([])
     axes.set_yticks([])
     figure.tight_layout()
-    figure.savefig(path)
+    replace_atomically(path, figure.savefig)
     plt.close(figure)
 
 
@@ -133,14 +134,15 @@ def write_projector(log_dir: str, name: str, embeddings: np.ndarray, labels: np.
                     names: Callable[[int], str], thumbnails: np.ndarray) -> None:
     """TensorBoard's projector of `embeddings` under `name`: the labels and class names
     (metadata.tsv) and a sprite of the thumbnails."""
+    from google.protobuf import text_format
     from PIL import Image
     from tensorboard.plugins import projector
 
     os.makedirs(log_dir, exist_ok=True)
-    with open(os.path.join(log_dir, "metadata.tsv"), "w") as f:
-        f.write("label\tclass\n")
-        f.writelines(f"{label}\t{names(label)}\n" for label in labels)
-    Image.fromarray(sprite_of(thumbnails)).save(os.path.join(log_dir, "sprite.png"))
+    write_text_atomically(os.path.join(log_dir, "metadata.tsv"), "label\tclass\n" + "".join(
+        f"{label}\t{names(label)}\n" for label in labels))
+    replace_atomically(os.path.join(log_dir, "sprite.png"),
+                       Image.fromarray(sprite_of(thumbnails)).save)
     tf.train.Checkpoint(**{name: tf.Variable(embeddings)}).save(
         os.path.join(log_dir, "embedding.ckpt"))
     config = projector.ProjectorConfig()
@@ -149,7 +151,9 @@ def write_projector(log_dir: str, name: str, embeddings: np.ndarray, labels: np.
     embedding.metadata_path = "metadata.tsv"
     embedding.sprite.image_path = "sprite.png"
     embedding.sprite.single_image_dim.extend([THUMBNAIL, THUMBNAIL])
-    projector.visualize_embeddings(log_dir, config)
+    # What projector.visualize_embeddings writes, written without following a link there.
+    write_text_atomically(os.path.join(log_dir, "projector_config.pbtxt"),
+                          text_format.MessageToString(config))
 
 
 def retrieval_queries(labels: np.ndarray, count: int = RETRIEVAL_QUERIES,
@@ -216,7 +220,7 @@ def draw_retrieval(rows: List[Tuple[int, List[int]]], labels: np.ndarray,
         axes[0, column].set_title(f"{column}.", fontsize=10)
     figure.suptitle(title, fontsize=11)
     figure.tight_layout()
-    figure.savefig(path)
+    replace_atomically(path, figure.savefig)
     plt.close(figure)
 
 
@@ -248,8 +252,8 @@ def write_figures(model_dir: str, step: int, embeddings: np.ndarray, labels: np.
     with writing_figures_into(model_dir):
         figures = os.path.join(model_dir, "figures")
         os.makedirs(figures, exist_ok=True)
-        np.savez(os.path.join(figures, EMBEDDINGS_FILE), embeddings=embeddings, labels=labels,
-                 step=step)
+        replace_atomically(os.path.join(figures, EMBEDDINGS_FILE), lambda temporary: np.savez(
+            temporary, embeddings=embeddings, labels=labels, step=step))
         paths = {name: os.path.join(figures, f"{name}.png")
                  for name in ("tsne", "central_latent_space", "retrieval")}
         sample = stratified_sample(labels, max_images, config.seed)

@@ -2,6 +2,7 @@
 import contextlib
 import fcntl
 import os
+import stat
 from typing import Iterator
 
 from dvml_tf.errors import UserError
@@ -16,11 +17,20 @@ def holding_model_dir(model_dir: str) -> Iterator[None]:
     folder it created that holds nothing but the lock afterwards (the run failed before
     writing) is removed."""
     created = not os.path.exists(model_dir)
+    lock = os.path.join(model_dir, LOCK_FILE)
     try:
         os.makedirs(model_dir, exist_ok=True)
-        descriptor = os.open(os.path.join(model_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        # Never through a link: writing the pid there would rewrite the file it names.
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as error:
+        if os.path.islink(lock):
+            raise UserError(f"--model_dir={model_dir}: its {LOCK_FILE} is a link, not the "
+                            "lock dvml_tf makes; remove it if the folder is yours") from None
         raise UserError(f"--model_dir={model_dir}: cannot create ({error.strerror})") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise UserError(f"--model_dir={model_dir}: its {LOCK_FILE} is not a regular file; "
+                        "remove it if the folder is yours")
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

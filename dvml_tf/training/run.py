@@ -96,7 +96,7 @@ def _model_dir_full(config: RunConfig):
     return out_of_space_is_user_error(
         f"--model_dir={config.model_dir}",
         debris=[os.path.join(checkpoints, "*_temp*"),
-                os.path.join(config.model_dir, "*.json.tmp")])
+                os.path.join(config.model_dir, "*.json.*.tmp.json")])
 
 
 def _shown_name(metric: str) -> str:

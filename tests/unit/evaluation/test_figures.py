@@ -1,4 +1,6 @@
 """The figures' data transforms (the figures themselves are checked end to end)."""
+import os
+
 import numpy as np
 
 from dvml_tf.evaluation.figures import (
@@ -81,3 +83,34 @@ def test_figures_of_a_sample_of_about_one_image_per_class_use_all_images_centres
     assert sorted(drawn) == ["central_latent_space", "retrieval", "tsne"]
     stored = np.load(tmp_path / "run" / "figures" / "test_embeddings.npz")
     assert int(stored["step"]) == 5 and stored["embeddings"].shape == (80, 8)
+
+
+def test_links_in_the_figures_folder_are_replaced_never_written_through(tmp_path):
+    """A link planted at a figure's or the npz's path (a run folder from someone else)
+    must not rewrite the file it names: each file is written beside it and renamed."""
+    from dvml_tf.config import RunConfig
+    from dvml_tf.data.splits import ARRAY, ImageSplit
+    from dvml_tf.evaluation.figures import write_figures
+
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(6), 3)
+    images = rng.integers(0, 255, (len(labels), 12, 12, 3), dtype=np.uint8)
+    figures = tmp_path / "run" / "figures"
+    projector = tmp_path / "run" / "logs" / "figures"
+    figures.mkdir(parents=True)
+    projector.mkdir(parents=True)
+    victims = {}
+    for link in (figures / "test_embeddings.npz", figures / "tsne.png",
+                 figures / "retrieval.png", projector / "metadata.tsv",
+                 projector / "sprite.png", projector / "projector_config.pbtxt"):
+        victim = tmp_path / f"victim_{link.name}"
+        victim.write_text("the user's own file")
+        link.symlink_to(victim)
+        victims[link] = victim
+    write_figures(str(tmp_path / "run"), 1, rng.normal(size=(len(labels), 4)).astype("f4"),
+                  labels, ImageSplit(images, labels, ARRAY), RunConfig(image_size=8,
+                                                                       resize_size=10))
+    for link, victim in victims.items():
+        assert victim.read_text() == "the user's own file"
+        assert link.is_file() and not link.is_symlink()
+    assert not [p for p in os.listdir(figures) + os.listdir(projector) if ".tmp" in p]
