@@ -1,7 +1,9 @@
 """Writing and reading the package's small files: any file written atomically (a JSON
 file, a figure, a Keras weights file), and the bytes of image files."""
+import errno
 import json
 import os
+import stat
 from typing import Callable
 
 from dvml_tf.errors import UserError, first_line
@@ -37,7 +39,10 @@ def write_json_atomically(path: str, value: object) -> None:
 
 
 def read_file(path: str) -> bytes:
-    """The bytes of a file (an encoded image)."""
+    """The bytes of a regular file (an encoded image); OSError for anything else, before
+    it is opened (opening a FIFO waits for a writer for ever)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", path)
     with open(path, "rb") as f:
         return f.read()
 

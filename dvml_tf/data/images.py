@@ -3,6 +3,7 @@ export all use, so that an image accepted by a scan always trains."""
 import concurrent.futures
 import io
 import os
+import stat
 from typing import Callable, List, Optional
 
 import numpy as np
@@ -22,8 +23,11 @@ def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
 
 
 def looks_like_image(path: str) -> bool:
-    """True when the file starts like a JPEG, PNG, GIF or BMP."""
+    """True when the path is a regular file (checked before it is opened: opening a FIFO
+    waits for a writer for ever) that starts like a JPEG, PNG, GIF or BMP."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as f:
             head = f.read(8)
     except OSError:

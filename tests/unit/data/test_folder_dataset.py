@@ -74,3 +74,27 @@ def test_cars196_copy_gives_the_papers_split():
     train, test = load_folder_splits(CARS196)
     assert (len(train), train.num_classes) == (8054, 98)
     assert (len(test), test.num_classes) == (8131, 98)
+
+
+def test_a_fifo_among_the_images_is_skipped_and_counted_not_waited_on(tmp_path):
+    """Opening a FIFO waits for a writer for ever; the scan and the embedder's reader look
+    at what a path is before opening it (in a child process, so a regression fails on its
+    timeout instead of hanging the suite)."""
+    import subprocess
+    import sys
+
+    _write_classes(tmp_path, [2, 2, 2, 2])
+    os.mkfifo(tmp_path / "class_00" / "pipe.jpg")
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "from dvml_tf.data.folder import load_folder_splits\n"
+        "from dvml_tf.files import read_file\n"
+        f"train, test = load_folder_splits({str(tmp_path)!r})\n"
+        "print(len(train), len(test))\n"
+        f"try:\n    read_file({str(tmp_path / 'class_00' / 'pipe.jpg')!r})\n"
+        "except OSError as error:\n    print(error.strerror)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.split("\n")[:2] == ["4 4", "not a regular file"], done.stderr
+    assert "skipped 1 files" in done.stderr
