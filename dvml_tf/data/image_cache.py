@@ -1,6 +1,8 @@
 """A prepared dataset as image files: `<root>/<split>/` holds one file per image and an
 index.json of the files that decode and their labels, written last, so that a folder
-without one is an unfinished preparation (done again) and one with it is reused."""
+without one is an unfinished preparation (done again) and one with it is reused. The index
+also records what it was prepared from (`source`): one prepared from other files is not
+reused, and neither is a damaged index."""
 import json
 import logging
 import os
@@ -18,25 +20,32 @@ SplitFiles = Tuple[List[str], List[int]]  # image paths, labels
 CachedImage = Tuple[str, str, int, Callable[[], bytes]]
 
 
-def read_cached_splits(root: str, splits: Iterable[str]) -> Optional[Dict[str, SplitFiles]]:
-    """{split: (paths, labels)} when every split's index.json exists, else None."""
+def read_cached_splits(root: str, splits: Iterable[str], source: object = None
+                       ) -> Optional[Dict[str, SplitFiles]]:
+    """{split: (paths, labels)} when every split's index.json exists, reads whole and was
+    prepared from `source` (a JSON value: what the files were), else None."""
     result = {}
     for split in splits:
         index_path = os.path.join(root, split, INDEX_FILE)
-        if not os.path.exists(index_path):
+        try:
+            with open(index_path) as f:
+                index = json.load(f)
+            files, labels = index["files"], index["labels"]
+        except (OSError, ValueError, KeyError, TypeError):  # missing, cut short, hand-edited
             return None
-        with open(index_path) as f:
-            index = json.load(f)
-        result[split] = ([os.path.join(root, split, name) for name in index["files"]],
-                         index["labels"])
+        if index.get("source") != source or len(files) != len(labels):
+            return None
+        result[split] = ([os.path.join(root, split, name) for name in files], labels)
     return result
 
 
 def write_image_cache(root: str, splits: Iterable[str], images: Iterable[CachedImage],
-                      what: str, expected: Optional[int] = None) -> Dict[str, SplitFiles]:
+                      what: str, expected: Optional[int] = None, source: object = None,
+                      complete: Optional[str] = None) -> Dict[str, SplitFiles]:
     """Writes `images` under `root`/<split>/, checks that each decodes, then writes each
-    split's index.json; returns {split: (paths, labels)}. `expected`: how many images
-    the preparation lists (shown in the progress; fewer written are counted as missing)."""
+    split's index.json (recording `source`); returns {split: (paths, labels)}. `expected`:
+    how many images the preparation lists (shown in the progress; fewer written are counted
+    as missing, or, with `complete` (where they come from), a UserError and no index)."""
     splits = tuple(splits)
     written: Dict[str, List[Tuple[str, int]]] = {split: [] for split in splits}
     try:
@@ -53,16 +62,21 @@ def write_image_cache(root: str, splits: Iterable[str], images: Iterable[CachedI
         raise UserError(f"{root}: cannot write the prepared images ({error.strerror})") from None
     count = sum(len(files) for files in written.values())
     if expected is not None and count < expected:
+        if complete:
+            raise UserError(f"{complete}: {expected - count:,} of the {expected:,} images that "
+                            f"{what} lists are missing from its files (an archive cut short, "
+                            "or an extraction that did not finish?); put the complete files "
+                            "there and run again")
         logging.warning("%d images that %s lists are missing from its files; skipped",
                         expected - count, what)
     result = {}
     for split in splits:
-        result[split] = _checked_split(root, split, sorted(written[split]), what)
+        result[split] = _checked_split(root, split, sorted(written[split]), what, source)
     return result
 
 
-def _checked_split(root: str, split: str, files: List[Tuple[str, int]], what: str
-                   ) -> SplitFiles:
+def _checked_split(root: str, split: str, files: List[Tuple[str, int]], what: str,
+                   source: object) -> SplitFiles:
     folder = os.path.join(root, split)
     paths = [os.path.join(folder, name) for name, _ in files]
     progress = CountProgress(f"checking that the images of {what}/{split} decode", len(paths))
@@ -74,5 +88,5 @@ def _checked_split(root: str, split: str, files: List[Tuple[str, int]], what: st
                         what, split)
     write_json_atomically(os.path.join(folder, INDEX_FILE),
                           {"files": [name for name, _ in kept],
-                           "labels": [label for _, label in kept]})
+                           "labels": [label for _, label in kept], "source": source})
     return [os.path.join(folder, name) for name, _ in kept], [label for _, label in kept]

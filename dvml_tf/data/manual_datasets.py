@@ -50,15 +50,33 @@ def _protocol_split(dataset: str, label: int) -> str:
     return "train" if label < FIRST_TEST_LABEL[dataset] else "test"
 
 
+def _lines(archive: str, member: str) -> List[Tuple[str, str]]:
+    """(where, line) of each non-empty line of a listing, `where` naming file and line."""
+    data = upstream_files.read_member(archive, member)
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise UserError(f"{archive}: {member} is not UTF-8 text; not the dataset's own "
+                        "listing") from None
+    return [(f"{archive}: {member} line {number}", line)
+            for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _malformed(where: str, line: str, expected: str) -> UserError:
+    return UserError(f"{where} reads {line.strip()[:80]!r}, not {expected}; not the "
+                     "dataset's own listing")
+
+
 def _cub_listing(archive: str) -> Listing:
     """CUB_200_2011/images.txt: '<id> 001.Black_footed_Albatross/<name>.jpg'."""
-    text = upstream_files.read_member(archive, "CUB_200_2011/images.txt").decode()
     listing = {}
-    for line in text.splitlines():
-        if line.strip():
+    for where, line in _lines(archive, "CUB_200_2011/images.txt"):
+        try:
             relative = line.split()[1]
             label = int(relative.split(".", 1)[0]) - 1
-            listing[f"CUB_200_2011/images/{relative}"] = (_protocol_split("cub", label), label)
+        except (IndexError, ValueError):
+            raise _malformed(where, line, "'<id> <class number>.<name>/<file>'") from None
+        listing[f"CUB_200_2011/images/{relative}"] = (_protocol_split("cub", label), label)
     return listing
 
 
@@ -91,11 +109,15 @@ def _sop_listing(archive: str) -> Listing:
     """Ebay_train.txt / Ebay_test.txt: 'image_id class_id super_class_id path'."""
     listing = {}
     for split in ("train", "test"):
-        text = upstream_files.read_member(archive, f"Stanford_Online_Products/Ebay_{split}.txt")
-        for line in text.decode().splitlines()[1:]:
-            if line.strip():
+        lines = _lines(archive, f"Stanford_Online_Products/Ebay_{split}.txt")
+        for where, line in lines[1:]:
+            try:
                 _, class_id, _, path = line.split()
-                listing[f"Stanford_Online_Products/{path}"] = (split, int(class_id) - 1)
+                label = int(class_id) - 1
+            except ValueError:
+                raise _malformed(where, line, "'image_id class_id super_class_id path'"
+                                 ) from None
+            listing[f"Stanford_Online_Products/{path}"] = (split, label)
     return listing
 
 
@@ -107,13 +129,23 @@ def _listing_and_image_sources(dataset: str, paths: List[str]) -> Tuple[Listing,
     return _sop_listing(paths[0]), paths
 
 
+def _source_record(paths: List[str]) -> List[List[object]]:
+    """What the upstream files are: each path with its size and modification time."""
+    record = []
+    for path in paths:
+        status = os.stat(path)
+        record.append([os.path.abspath(path), status.st_size, status.st_mtime_ns])
+    return record
+
+
 def load_upstream_splits(dataset: str, name: str, paths: List[str], cache_root: str
                          ) -> Dict[str, SplitFiles]:
     """{"train", "test": (image paths, labels)} of the upstream files at `paths`, copied on
-    first use into `cache_root`/<split>/; images the annotations list but the files lack
-    are counted and skipped."""
+    first use into `cache_root`/<split>/ and reused while the files stay the same; an image
+    the annotations list but the files lack is an error (the paper's datasets are fixed)."""
     splits = ("train", "test")
-    cached = read_cached_splits(cache_root, splits)
+    source = _source_record(paths)
+    cached = read_cached_splits(cache_root, splits, source)
     if cached:
         return cached
     listing, image_sources = _listing_and_image_sources(dataset, paths)
@@ -126,4 +158,5 @@ def load_upstream_splits(dataset: str, name: str, paths: List[str], cache_root: 
                     yield split, member.replace("/", "__"), label, read
 
     return write_image_cache(cache_root, splits, images(), f"{name} (your upstream files)",
-                             expected=len(listing))
+                             expected=len(listing), source=source,
+                             complete=f"--data_dir={os.path.dirname(paths[0])}")

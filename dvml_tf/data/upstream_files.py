@@ -4,6 +4,7 @@ folder's files are named the same way, relative to the folder that holds it."""
 import os
 import tarfile
 import zipfile
+import zlib
 from typing import Callable, Iterator, Optional, Tuple
 
 from dvml_tf.errors import UserError, first_line
@@ -70,10 +71,23 @@ def members(path: str) -> Iterator[Tuple[str, Callable[[], bytes]]]:
     else:
         reader = _single_file
     try:
-        yield from reader(path)
+        for member, read in reader(path):
+            yield member, _guarded(path, member, read)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
         raise UserError(f"{path}: cannot be read as the upstream archive ({first_line(error)})"
                         ) from None
+
+
+def _guarded(path: str, member: str, read: Callable[[], bytes]) -> Callable[[], bytes]:
+    """`read`, with a damaged member (cut short, a bad checksum) as one line naming it."""
+    def read_or_fail() -> bytes:
+        try:
+            return read()
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
+            raise UserError(f"{path}: cannot read its member {member} ({first_line(error)}); "
+                            "the archive is damaged or cut short") from None
+
+    return read_or_fail
 
 
 def read_member(path: str, ending: str) -> bytes:

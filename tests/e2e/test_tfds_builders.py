@@ -133,6 +133,64 @@ def test_some_upstream_files_missing_are_named_in_one_line(tmp_path):
         "not car_devkit.tgz (or the folders they extract to)")
 
 
+def test_a_partial_upstream_folder_is_refused_and_never_cached_as_complete(tmp_path):
+    """A CUB folder whose extraction did not finish: an error naming what is missing, no
+    index written; once the user completes it, all of it is prepared."""
+    files = _mirror(tmp_path, "cub")
+    extracted = _extract({"CUB_200_2011.tgz": files["CUB_200_2011.tgz"]}, tmp_path / "cub")
+    removed = tmp_path / "removed"
+    shutil.move(str(extracted / "CUB_200_2011" / "images" / "102.Bird_102"), str(removed))
+    with pytest.raises(UserError, match=f"--data_dir={extracted}: 4 of the 20 images that "
+                                        "caltech_birds2011 .* lists are missing"):
+        load_tfds_splits("cub", str(extracted))
+    assert not list(extracted.rglob("index.json"))
+    shutil.move(str(removed), str(extracted / "CUB_200_2011" / "images" / "102.Bird_102"))
+    train, test = load_tfds_splits("cub", str(extracted))
+    assert (len(train), len(test)) == (12, 8)
+
+
+def test_a_cache_is_prepared_again_when_the_archive_changes_or_its_index_is_cut(tmp_path):
+    files = _mirror(tmp_path, "cub")
+    mirror = tmp_path / "mirror"
+    first = load_tfds_splits("cub", str(mirror))
+    index = next(mirror.rglob("test/index.json"))
+    index.write_text(index.read_text()[:40])  # cut short: prepared again, not a traceback
+    again = load_tfds_splits("cub", str(mirror))
+    assert [len(s) for s in again] == [len(s) for s in first]
+    upstream.write_cub(mirror, [1, 2, 3, 101, 102, 103])  # a new archive: one more class
+    bigger = load_tfds_splits("cub", str(mirror))
+    assert (len(bigger[0]), len(bigger[1])) == (12, 12)
+    assert files["CUB_200_2011.tgz"] == str(mirror / "CUB_200_2011.tgz")
+
+
+def test_a_damaged_member_is_one_line_naming_it(tmp_path):
+    """A tgz cut inside a member's data, after its listing: the member's read fails."""
+    listing = b"1 001.Bird_1/a.jpg\n"
+    noise = np.random.default_rng(0).bytes(400_000)  # incompressible: the cut lands in it
+    path = upstream._tar_gz(tmp_path / "whole.tgz", {
+        "CUB_200_2011/images.txt": listing,
+        "CUB_200_2011/images/001.Bird_1/a.jpg": b"\xff\xd8\xff" + noise})
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    data = open(path, "rb").read()
+    (cut / "CUB_200_2011.tgz").write_bytes(data[:len(data) * 3 // 4])
+    with pytest.raises(UserError, match=r"CUB_200_2011.tgz: cannot read its member "
+                                        r"CUB_200_2011/images/001.Bird_1/a.jpg \("):
+        load_tfds_splits("cub", str(cut))
+    assert not list(cut.rglob("index.json"))
+
+
+@pytest.mark.parametrize("line,message", [
+    (b"999", r"images.txt line 1 reads '999', not '<id> <class number>"),
+    (b"999 xyz.Bird/b.jpg", r"images.txt line 1 reads '999 xyz.Bird/b.jpg', not"),
+    (b"1 \xff\xfe.Bird/b.jpg", r"images.txt is not UTF-8 text"),
+])
+def test_a_malformed_listing_is_one_line_naming_file_and_line(tmp_path, line, message):
+    upstream._tar_gz(tmp_path / "CUB_200_2011.tgz", {"CUB_200_2011/images.txt": line + b"\n"})
+    with pytest.raises(UserError, match=message):
+        load_tfds_splits("cub", str(tmp_path))
+
+
 @pytest.mark.parametrize("dataset", sorted(DATASETS))
 def test_a_host_that_does_not_answer_is_one_line_within_30_s_leaving_nothing(
         tmp_path, dataset, monkeypatch):
