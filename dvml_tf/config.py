@@ -249,15 +249,64 @@ def resolve_config(settings: Mapping[str, Any]) -> RunConfig:
                               ("recall_k", int, None)):
         if name in values:
             values[name] = parse_numbers(name, values[name], cast, count)
-    config = RunConfig(**values)
+    return finished_config(RunConfig(**values))
+
+
+# Settings that name files or folders: a leading ~ is the user's home, wherever it came
+# from (bash leaves it as it is after --flag=).
+PATH_SETTINGS = ("data_dir", "model_dir", "export_dir", "split_file", "backbone_weights",
+                 "hub_handle")
+
+
+def finished_config(config: RunConfig) -> RunConfig:
+    """`config` as every entry point runs it (the command line, dvml_tf.run): the defaults
+    that follow other settings filled in, ~ expanded in paths, validated (UserError naming
+    the first bad setting as its flag)."""
+    validate_types(config)
     if config.phase1_steps < 0:
         config = dataclasses.replace(config, phase1_steps=config.train_steps // 2)
     if config.model_name is None:
         config = dataclasses.replace(config, model_name=f"dvml_{config.dataset}")
+    config = dataclasses.replace(config, **{
+        name: os.path.expanduser(getattr(config, name)) for name in PATH_SETTINGS
+        if (getattr(config, name) or "").startswith("~")})
     validate(config)
     check_backend(config.metric_loss_backend)
     _check_paths(config)
     return config
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Whether `value` is of the setting type `hint` (an int is a float setting's value
+    too; a bool is neither)."""
+    if typing.get_origin(hint) is typing.Union:
+        return any(_has_type(value, option) for option in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return isinstance(value, tuple) and all(_has_type(v, typing.get_args(hint)[0])
+                                                for v in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def validate_types(config: RunConfig) -> None:
+    """Raises UserError for a setting whose value is not of its type (a number given as
+    text, a list for a tuple): what the command line's parser guarantees."""
+    for name, hint in SETTING_TYPES.items():
+        value = getattr(config, name)
+        if not _has_type(value, hint):
+            raise UserError(f"--{name}={value!r}: expected {_type_name(hint)}")
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        return f"a tuple of {_type_name(typing.get_args(hint)[0])}s"
+    if typing.get_origin(hint) is typing.Union:
+        return " or ".join(_type_name(option) for option in typing.get_args(hint))
+    return {int: "an integer", float: "a number", str: "text", bool: "true or false",
+            type(None): "None"}[hint]
 
 
 def _trained_run_settings(model_dir: str) -> Dict[str, Any]:
@@ -310,6 +359,10 @@ def validate(config: RunConfig) -> None:
     if config.image_size > config.resize_size:
         raise UserError(f"--image_size={config.image_size} exceeds "
                         f"--resize_size={config.resize_size}")
+    for name in ("phase1_lambdas", "phase2_lambdas"):
+        if len(getattr(config, name)) != len(PHASE1_LAMBDAS):
+            raise UserError(f"--{name}={','.join(map(str, getattr(config, name)))}: expected "
+                            f"{len(PHASE1_LAMBDAS)} values (lambda1..lambda4)")
     if not 1 <= config.synthesized_in_metric <= config.num_samples:
         raise UserError(f"--synthesized_in_metric={config.synthesized_in_metric} must be "
                         f"between 1 and --num_samples={config.num_samples}")

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dvml_tf.config import RunConfig
+from dvml_tf.config import MODEL_NAME, RunConfig
 from dvml_tf.data.images import decode_image
 from dvml_tf.data.preprocessing import eval_preprocess, eval_preprocess_batch
 from dvml_tf.errors import UserError, first_line
@@ -220,9 +220,23 @@ def export(model: DVMLModel, export_dir: str, image_size: int,
     """The Python API's export: `model` (a DVMLModel) as the next version under
     <export_dir>/<model_name>/ in TensorFlow Serving's layout, images resized to
     `resize_size` (default: image_size) and centre-cropped to `image_size`; returns the
-    version's path (the latest one's when it serves the same already)."""
+    version's path (the latest one's when it serves the same already). ValueError or
+    TypeError naming the argument for values it cannot use."""
+    if not isinstance(model, DVMLModel):
+        raise TypeError(f"model: a dvml_tf DVMLModel (dvml_tf.dvml_model), not "
+                        f"{type(model).__name__}")
+    if not isinstance(model_name, str) or not MODEL_NAME.fullmatch(model_name):
+        raise ValueError(f"model_name={model_name!r}: use letters, digits, '.', '_' and '-' "
+                         "only, starting with a letter or digit (one folder under export_dir)")
+    resize_size = image_size if resize_size is None else resize_size
+    for name, value in (("image_size", image_size), ("resize_size", resize_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name}={value!r}: a positive integer (pixels)")
+    if image_size > resize_size:
+        raise ValueError(f"image_size={image_size} exceeds resize_size={resize_size}: the "
+                         "centre crop is taken from the resized image")
     config = dataclasses.replace(
         RunConfig(), export_dir=export_dir, model_name=model_name, image_size=image_size,
-        resize_size=resize_size or image_size, embedding_dim=model.encoder.outputs[0].shape[-1],
+        resize_size=resize_size, embedding_dim=model.encoder.outputs[0].shape[-1],
         dvml=model.settings.dvml, metric_loss=model.metric_loss.loss_name, dataset="python")
     return export_model(model, config, int(model.steps_taken.numpy()))[0]

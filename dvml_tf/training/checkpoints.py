@@ -8,11 +8,17 @@ from typing import Optional, Tuple
 import keras
 import tensorflow as tf
 
-from dvml_tf.config import ARCHITECTURE_KEYS, RUN_CONFIG_FILE, RunConfig, config_from_saved
+from dvml_tf.config import (
+    ARCHITECTURE_KEYS,
+    RUN_CONFIG_FILE,
+    RunConfig,
+    config_from_saved,
+    validate,
+    validate_types,
+)
 from dvml_tf.errors import UserError, first_line
-from dvml_tf.files import write_json_atomically
+from dvml_tf.files import WEIGHTS_SUFFIX, write_json_atomically
 from dvml_tf.models.dvml import DVMLModel
-from dvml_tf.models.slim_checkpoint import WEIGHTS_SUFFIX
 from dvml_tf.training.build import build_model
 
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -77,7 +83,9 @@ def load_run_config(model_dir: str) -> RunConfig:
         if not isinstance(saved, dict):
             raise ValueError("not a JSON object")
         config = config_from_saved(saved)
-    except (OSError, ValueError, TypeError) as error:  # truncated, hand-edited, unreadable
+        validate_types(config)
+        validate(config)
+    except (OSError, ValueError, TypeError, UserError) as error:  # cut short, hand-edited
         raise UserError(f"{path}: not a readable run_config.json ({first_line(error, 120)}); "
                         "restore it from a copy or train in a new --model_dir") from None
     if saved.get("checkpoint_format") != CHECKPOINT_FORMAT:

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 import tensorflow as tf
 
 from dvml_tf import tensorboard_tags
-from dvml_tf.config import RunConfig
+from dvml_tf.config import RunConfig, finished_config
 from dvml_tf.data.datasets import load_splits
 from dvml_tf.data.splits import ImageSplit
 from dvml_tf.errors import UserError, out_of_space_is_user_error
@@ -47,7 +47,9 @@ TRAINING_MODES = ("train_and_eval", "train")
 
 
 def run_modes(config: RunConfig) -> Optional[Dict[str, float]]:
-    """Runs what config.mode asks for; returns the metrics when it evaluated."""
+    """Runs what config.mode asks for; returns the metrics when it evaluated. `config` is
+    validated as the command line's is (dvml_tf.run passes it straight in)."""
+    config = finished_config(config)
     chief = distribution.is_chief()
     training = config.mode in TRAINING_MODES
     if not training:

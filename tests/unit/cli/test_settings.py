@@ -28,7 +28,7 @@ COMMANDS = {
     "dvml_tf.cli.embed": {"model", "images", "split", "out", "batch_size"},
     "dvml_tf.cli.index": {"export", "images", "index", "k", "batch_size"},
     "dvml_tf.cli.serving_client": {"server", "model_name", "grpc"},
-    "dvml_tf.convert_weights": {"checkpoint", "out"},
+    "dvml_tf.convert_weights": {"backbone", "checkpoint", "out"},
 }
 DEFINERS = {"dvml_tf.main": settings.define_flags, "dvml_tf.cli.evaluate": evaluate.define_flags,
             "dvml_tf.cli.visualize": visualize.define_flags,

@@ -1,0 +1,67 @@
+"""The Python API validates what it is given as the command line does: nothing is written
+outside the export folder, and a setting no run can use is refused before any work."""
+import dataclasses
+import os
+
+import pytest
+
+import dvml_tf
+from dvml_tf.config import RunConfig
+from dvml_tf.errors import UserError
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute", "", "a/b", None])
+def test_export_refuses_a_model_name_that_is_not_one_folder(tmp_path, name):
+    from helpers import tiny_model
+
+    with pytest.raises(ValueError, match=r"^model_name=.*: use letters, digits"):
+        dvml_tf.export(tiny_model(), str(tmp_path / "exports"), image_size=16,
+                       model_name=name)
+    assert not list(tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("size,resize,message", [
+    (0, None, r"image_size=0: a positive integer"),
+    (16.5, None, r"image_size=16.5: a positive integer"),
+    (16, 8, r"image_size=16 exceeds resize_size=8"),
+])
+def test_export_refuses_sizes_it_cannot_serve(tmp_path, size, resize, message):
+    from helpers import tiny_model
+
+    with pytest.raises(ValueError, match=message):
+        dvml_tf.export(tiny_model(), str(tmp_path), image_size=size, resize_size=resize)
+
+
+def test_export_names_a_model_that_is_not_dvml_tfs():
+    with pytest.raises(TypeError, match="model: a dvml_tf DVMLModel"):
+        dvml_tf.export("not a model", "exports", image_size=16)
+
+
+GLYPHS = RunConfig(dataset="glyphs", backbone="small_cnn", image_size=32, resize_size=36)
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(model_name="../../x"), r"--model_name=\.\./\.\./x: use letters"),
+    (dict(train_steps=0), r"--train_steps=0 must be positive"),
+    (dict(classes_per_batch=1), r"--classes_per_batch=1: P x K batches need at least 2"),
+    (dict(mode="nope"), r"--mode=nope is unknown"),
+    (dict(phase1_lambdas=(1.0,)), r"--phase1_lambdas=1.0: expected 4 values"),
+    (dict(train_steps="10"), r"--train_steps='10': expected an integer"),
+    (dict(phase2_lambdas=[1, 1, 1, 1]), r"--phase2_lambdas=\[1, 1, 1, 1\]: expected a tuple"),
+    (dict(image_size=40), r"--image_size=40 exceeds --resize_size=36"),
+])
+def test_run_validates_its_config_before_any_work(tmp_path, changes, message):
+    config = dataclasses.replace(GLYPHS, model_dir=str(tmp_path / "run"), **changes)
+    with pytest.raises(UserError, match=message):
+        dvml_tf.run(config)
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_home_relative_path_is_expanded_wherever_it_comes_from(tmp_path, monkeypatch):
+    from dvml_tf.cli.settings import parse_config
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "images").mkdir()
+    config = parse_config(["--dataset=folder", "--data_dir=~/images", "--model_dir=~/run"])
+    assert (config.data_dir, config.model_dir) == (str(tmp_path / "images"),
+                                                   str(tmp_path / "run"))
