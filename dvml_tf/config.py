@@ -373,7 +373,8 @@ def validate(config: RunConfig) -> None:
         raise UserError(f"--num_proxies={config.num_proxies} must be 0 (one per training "
                         "class) or positive")
     check_loss_settings(config.metric_loss, config.proxy_lr_multiplier,
-                        config.cross_batch_memory)
+                        config.cross_batch_memory, config.margin, config.ms_alpha,
+                        config.ms_beta, config.ms_lambda, config.proxy_anchor_alpha)
     if config.cross_batch_memory_start < 0:
         raise UserError(f"--cross_batch_memory_start={config.cross_batch_memory_start} must "
                         "be 0 or positive")

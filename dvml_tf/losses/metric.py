@@ -12,6 +12,7 @@ whose fn is (embeddings [B, D], labels [B], seed [2]) -> scalar, and give it a l
 `_LOSSES`; the flag --metric_loss offers every name there. A pair-based loss that can pair
 the batch with a cross-batch memory (XBM) also gives memory_fn.
 """
+import math
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
@@ -279,11 +280,25 @@ MEMORY_LOSSES = ("contrastive", "multi_similarity")
 
 
 def check_loss_settings(name: str, proxy_lr_multiplier: float = PROXY_LR_MULTIPLIER,
-                        cross_batch_memory: int = 0) -> None:
+                        cross_batch_memory: int = 0, margin: Optional[float] = None,
+                        ms_alpha: float = MS_ALPHA, ms_beta: float = MS_BETA,
+                        ms_lambda: float = MS_LAMBDA,
+                        proxy_anchor_alpha: float = PROXY_ANCHOR_ALPHA) -> None:
     """Raises UserError, naming the flag, for settings of the loss `name` that no run can
-    use: the one check of the command line's settings and of the Python API's."""
-    if proxy_lr_multiplier <= 0:
-        raise UserError(f"--proxy_lr_multiplier={proxy_lr_multiplier} must be positive")
+    use: the one check of the command line's settings and of the Python API's. Every number
+    finite; the scales (alphas, beta) and the proxies' multiplier positive, as a zero or
+    negative scale trains nothing or the inverted objective; a margin not negative."""
+    numbers = dict(proxy_lr_multiplier=proxy_lr_multiplier, margin=margin, ms_alpha=ms_alpha,
+                   ms_beta=ms_beta, ms_lambda=ms_lambda, proxy_anchor_alpha=proxy_anchor_alpha)
+    for setting, value in numbers.items():
+        if value is not None and not (isinstance(value, (int, float))
+                                      and not isinstance(value, bool) and math.isfinite(value)):
+            raise UserError(f"--{setting}={value}: must be a finite number")
+    for setting in ("proxy_lr_multiplier", "ms_alpha", "ms_beta", "proxy_anchor_alpha"):
+        if numbers[setting] <= 0:
+            raise UserError(f"--{setting}={numbers[setting]} must be positive (a scale)")
+    if margin is not None and margin < 0:
+        raise UserError(f"--margin={margin} must be 0 or positive")
     if cross_batch_memory < 0:
         raise UserError(f"--cross_batch_memory={cross_batch_memory} must be 0 or positive")
     if cross_batch_memory and name not in MEMORY_LOSSES:
@@ -315,7 +330,8 @@ def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class
     if name in PROXY_LOSSES and (num_proxies < 1 or embedding_dim < 1):
         raise UserError(f"--metric_loss={name} needs --num_proxies (one per training "
                         "class) and --embedding_dim")
-    check_loss_settings(name, proxy_lr_multiplier)
+    check_loss_settings(name, proxy_lr_multiplier, 0, margin, ms_alpha, ms_beta, ms_lambda,
+                        proxy_anchor_alpha)
     default_margin, build = _LOSSES[name]
     options = LossOptions(default_margin if margin is None else margin, images_per_class,
                           npairs_l2_reg, reduction, num_proxies, embedding_dim, ms_alpha,

@@ -243,13 +243,21 @@ class Progress(keras.callbacks.Callback):
         if done:
             evaluating = self.evaluations_left(step) * self.timer.mean()
             eta = _duration((self.train_steps - step) / rate + evaluating)
-        parts += [f"{100 * step // self.train_steps}%", f"loss {loss:.4g}",
-                  f"{rate:.1f} steps/s", f"ETA {eta}"]
+        # No finite step yet: no loss to show (a tracker that counted nothing reads 0).
+        parts += [f"{100 * step // self.train_steps}%",
+                  "loss -" if loss is None else f"loss {loss:.4g}"]
+        skipped = getattr(self.model, "skipped_steps", None)
+        if skipped is not None and int(skipped.numpy()):
+            parts.append(f"{int(skipped.numpy())} skipped (non-finite)")
+        parts += [f"{rate:.1f} steps/s", f"ETA {eta}"]
         return "  ".join(parts)
 
     def _loss(self, logs):
         if self.summaries is not None and self.summaries.latest_loss is not None:
             return self.summaries.latest_loss
+        trackers = getattr(self.model, "trackers", None)
+        if trackers is not None and float(trackers["loss"].count.numpy()) == 0:
+            return None
         return float((logs or {}).get("loss", float("nan")))
 
     def on_train_batch_end(self, batch, logs=None):

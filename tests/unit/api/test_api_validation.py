@@ -65,3 +65,30 @@ def test_a_home_relative_path_is_expanded_wherever_it_comes_from(tmp_path, monke
     config = parse_config(["--dataset=folder", "--data_dir=~/images", "--model_dir=~/run"])
     assert (config.data_dir, config.model_dir) == (str(tmp_path / "images"),
                                                    str(tmp_path / "run"))
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--ms_alpha=0", r"--ms_alpha=0.0 must be positive"),
+    ("--ms_alpha=-2", r"--ms_alpha=-2.0 must be positive"),
+    ("--ms_beta=0", r"--ms_beta=0.0 must be positive"),
+    ("--proxy_anchor_alpha=-32", r"--proxy_anchor_alpha=-32.0 must be positive"),
+    ("--margin=-0.1", r"--margin=-0.1 must be 0 or positive"),
+])
+def test_a_loss_setting_out_of_its_range_is_refused_on_the_command_line(flag, message):
+    from dvml_tf.cli.settings import parse_config
+
+    with pytest.raises(UserError, match=message):
+        parse_config(["--dataset=glyphs", flag])
+
+
+@pytest.mark.parametrize("settings,message", [
+    (dict(margin=float("nan")), r"--margin=nan: must be a finite number"),
+    (dict(ms_alpha=float("nan")), r"--ms_alpha=nan: must be a finite number"),
+    (dict(proxy_lr_multiplier=float("nan")), r"--proxy_lr_multiplier=nan: must be a finite"),
+    (dict(ms_alpha=0.0), r"--ms_alpha=0.0 must be positive"),
+])
+def test_a_loss_setting_out_of_its_range_is_refused_in_python(settings, message):
+    """dvml_model used to build these; fit then reported every loss as 0.0."""
+    with pytest.raises(UserError, match=message):
+        dvml_tf.dvml_model(dvml_tf.backbone("small_cnn", 16), metric_loss="multi_similarity",
+                           **settings)

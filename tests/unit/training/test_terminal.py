@@ -142,3 +142,20 @@ def test_the_closing_block_shows_each_headline_metric_untrained_and_trained_once
         "every metric: runs/x/metrics.json"]
     assert closing_lines({"map@r": 0.5}, 7, "r", arrow="->") == [
         "step 7: MAP@R 0.500", "every metric: r/metrics.json"]
+
+
+def test_progress_says_when_steps_were_skipped_and_shows_no_loss_before_a_finite_one(
+        log_file):
+    """All steps skipped (a non-finite loss): 'loss -' and the count, never 'loss 0'."""
+    tracker = types.SimpleNamespace(count=tf.Variable(0.0))
+    model = types.SimpleNamespace(steps_taken=tf.Variable(0), skipped_steps=tf.Variable(0),
+                                  trackers={"loss": tracker})
+    progress = callbacks.Progress(train_steps=100, every=50)
+    progress.set_model(model)
+    progress.on_train_begin()
+    for step in range(1, 51):
+        model.steps_taken.assign(step)
+        model.skipped_steps.assign(step)
+        progress.on_train_batch_end(step, {"loss": 0.0})  # what Keras reports then
+    line = log_file.getvalue().splitlines()[-1]
+    assert "loss -  50 skipped (non-finite)" in line and "loss 0" not in line
