@@ -6,7 +6,7 @@ from typing import Callable, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from dvml_tf.data.images import decode_image
+from dvml_tf.data.images import check_pixels, decode_image
 from dvml_tf.data.preprocessing import eval_preprocess_batch
 from dvml_tf.errors import UserError
 from dvml_tf.files import read_file
@@ -36,7 +36,8 @@ class Embedder:
     def embed(self, images: Images, batch_size: int = 64) -> np.ndarray:
         """float32 [N, D] unit embeddings of `images`, in order: a list of file paths, a list
         of encoded JPEG/PNG/GIF/BMP bytes, or pixels [N, H, W, 3] (or [H, W, 3]) in
-        [0, 255]."""
+        [0, 255] of any numeric dtype (float pixels in [0, 1] are refused: multiply them by
+        255)."""
         decoded = _decoded(images)
         if not decoded:
             raise UserError("no images to embed")
@@ -54,8 +55,12 @@ class Embedder:
 
 def _decoded(images: Images):
     """Each image as a [H, W, 3] tensor; a one-line UserError names a file that cannot be
-    read or decoded."""
+    read or decoded, a ValueError pixels out of [0, 255] (check_pixels)."""
+    if isinstance(images, (str, bytes)):
+        raise TypeError("images: a list of paths or of encoded images, or a pixel array; "
+                        "not a single one (wrap it in a list)")
     if isinstance(images, np.ndarray) and images.dtype.kind in "uif":
+        images = check_pixels(images)
         return list(images[None] if images.ndim == 3 else images)
     decoded = []
     for item in images:

@@ -2,12 +2,14 @@
 name (a label, a file path), saved and loaded as one .npz file. The index command
 (dvml_tf/cli/index.py) builds it over a folder of images; the Python API over any arrays."""
 import json
+import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import faiss
 import numpy as np
 
 from dvml_tf.errors import UserError
+from dvml_tf.files import replace_atomically
 
 
 class RetrievalIndex:
@@ -32,10 +34,22 @@ class RetrievalIndex:
     def __len__(self) -> int:
         return self._index.ntotal
 
+    @property
+    def dim(self) -> int:
+        """The embeddings' dimension."""
+        return self._index.d
+
     def search(self, queries: np.ndarray, k: int = 5) -> Tuple[np.ndarray, np.ndarray]:
         """(distances [Q, k'], row numbers [Q, k']) of each query's k' = min(k, N) nearest
-        rows, nearest first."""
+        rows, nearest first. ValueError for a k below 1, queries of another dimension, or
+        with NaN or infinite values (which have no nearest rows)."""
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"k={k!r}: a whole number >= 1")
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self._index.d:
+            raise ValueError(f"queries of shape {queries.shape}: need [Q, {self._index.d}]")
+        if not np.isfinite(queries).all():
+            raise ValueError("queries hold NaN or infinite values")
         squared, rows = self._index.search(queries, min(k, len(self)))
         return np.sqrt(np.maximum(squared, 0.0)), rows
 
@@ -46,27 +60,35 @@ class RetrievalIndex:
                 for row_d, row_j in zip(distances, rows)]
 
     def save(self, path: str, overwrite: bool = False) -> None:
-        """Writes the index, its names and metadata to `path` (.npz); an existing file is
-        a one-line UserError unless `overwrite`."""
-        try:
-            f = open(path, "wb" if overwrite else "xb")
-        except FileExistsError:
-            raise UserError(f"{path}: already exists (pass overwrite=True to replace it)"
-                            ) from None
-        with f:
-            np.savez(f, faiss_index=faiss.serialize_index(self._index),
-                     names=np.asarray(self.names), metadata=np.array(json.dumps(self.metadata)))
+        """Writes the index, its names (text or whole numbers) and metadata (JSON) to `path`
+        (.npz), whole or not at all; an existing file is a one-line UserError unless
+        `overwrite`."""
+        names = np.asarray(self.names)
+        if names.ndim != 1 or names.dtype.kind not in "iuU":
+            raise ValueError("names: text or whole numbers, one per row, to be saved")
+        metadata = np.array(json.dumps(self.metadata))  # TypeError: not JSON
+        if os.path.lexists(path) and not overwrite:
+            raise UserError(f"{path}: already exists (pass overwrite=True to replace it)")
+        replace_atomically(path, lambda temporary: np.savez(
+            temporary, faiss_index=faiss.serialize_index(self._index), names=names,
+            metadata=metadata))
 
     @classmethod
     def load(cls, path: str) -> "RetrievalIndex":
-        """The index `save` wrote; a one-line UserError if `path` holds none."""
+        """The index `save` wrote; a one-line UserError if `path` holds anything else: only
+        the exact (flat L2) index it writes is accepted, with one name per row."""
         try:
             with np.load(path, allow_pickle=False) as stored:
-                index = faiss.deserialize_index(stored["faiss_index"])
-                names = stored["names"].tolist()
+                index = faiss.deserialize_index(stored["faiss_index"])  # of its own type
+                names = stored["names"]
                 metadata = json.loads(str(stored["metadata"]))
-        except (OSError, ValueError, KeyError, RuntimeError):
+        except (OSError, ValueError, KeyError, RuntimeError, EOFError, TypeError):
             raise UserError(f"{path}: not a saved retrieval index") from None
+        if (type(index) is not faiss.IndexFlatL2 or names.ndim != 1
+                or names.dtype.kind not in "iuU" or index.ntotal != len(names)
+                or index.d < 1 or not isinstance(metadata, dict)):
+            raise UserError(f"{path}: not a retrieval index dvml_tf saved (another index "
+                            "type, or names that do not match its rows)")
         loaded = cls.__new__(cls)
-        loaded._index, loaded.names, loaded.metadata = index, names, metadata
+        loaded._index, loaded.names, loaded.metadata = index, names.tolist(), metadata
         return loaded

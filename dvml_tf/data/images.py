@@ -14,6 +14,24 @@ IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a",
 BMP_SIGNATURE = b"BM"
 
 
+def check_pixels(pixels: np.ndarray, what: str = "images") -> np.ndarray:
+    """`pixels` [N, H, W, 3] or [H, W, 3] in [0, 255] as they are; ValueError naming
+    `what` for another shape, non-finite values, values outside [0, 255], or float pixels
+    that all lie in [0, 1] (scaled for another convention: multiply them by 255)."""
+    if pixels.ndim not in (3, 4) or pixels.shape[-1] != 3:
+        raise ValueError(f"{what}: pixels of shape {pixels.shape}; need [N, H, W, 3] or "
+                         "[H, W, 3] (RGB)")
+    if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
+        raise ValueError(f"{what}: pixels hold NaN or infinite values")
+    if pixels.size and (pixels.min() < 0 or pixels.max() > 255):
+        raise ValueError(f"{what}: pixels from {pixels.min()} to {pixels.max()} "
+                         f"({pixels.dtype}); need values in [0, 255]")
+    if pixels.dtype.kind == "f" and pixels.size and 0 < pixels.max() <= 1.0:
+        raise ValueError(f"{what}: float pixels all in [0, 1]; dvml_tf takes [0, 255]: "
+                         "multiply them by 255")
+    return pixels
+
+
 def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
     """Encoded JPEG/PNG/GIF/BMP bytes -> uint8 [H, W, 3]; grayscale is replicated, alpha
     dropped. The graph decoder of training, evaluation and the exported model."""

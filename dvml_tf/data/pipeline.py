@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from dvml_tf.data import preprocessing, sampling
+from dvml_tf.data.images import check_pixels
 from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.data.sampling import ClassTable
 from dvml_tf.data.splits import ARRAY, PATHS, ImageSplit
@@ -94,9 +95,16 @@ def pk_batches(images: Union[np.ndarray, Sequence[str]], labels: Sequence[int],
     """The Python API's training input: an infinite dataset of P x K batches (images
     float32 [P*K, S, S, 3] in [0, 255], labels int32) of `images` (uint8 pixels [N, H, W, 3]
     or image file paths) with their integer `labels`, randomly resized to `resize_size`
-    (default: image_size) and cropped to `image_size` (default: the arrays' height)."""
+    (default: image_size) and cropped to `image_size` (default: the arrays' height).
+    Pixel arrays of any numeric dtype must hold values in [0, 255] (ValueError otherwise,
+    float pixels in [0, 1] too: multiply them by 255)."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu" and not (labels.dtype.kind == "f"
+                                              and np.array_equal(labels, np.round(labels))):
+        raise ValueError("labels: whole numbers, one per image (class ids)")
     if isinstance(images, np.ndarray) and images.dtype.kind in "uif":
-        split = ImageSplit(images.astype(np.uint8), np.asarray(labels), ARRAY)
+        check_pixels(images)
+        split = ImageSplit(np.round(images).astype(np.uint8), labels.astype(np.int64), ARRAY)
         image_size = image_size or images.shape[1]
     else:
         split = ImageSplit(np.asarray(images, dtype=object).astype(str), np.asarray(labels),

@@ -184,6 +184,20 @@ def check_query_gallery(queries: np.ndarray, query_labels: np.ndarray, gallery: 
     return missing
 
 
+def _check_settings(recall_ks: Sequence[int], bootstrap: int, kmeans_seed: int) -> None:
+    """ValueError naming the argument for settings no evaluation can use."""
+    def whole(value):
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+    if (isinstance(recall_ks, (str, bytes)) or not len(recall_ks)
+            or not all(whole(k) and k >= 1 for k in recall_ks)):
+        raise ValueError(f"recall_ks={recall_ks!r}: one or more whole numbers K >= 1")
+    if not whole(bootstrap) or bootstrap < 0:
+        raise ValueError(f"bootstrap={bootstrap!r}: a whole number of resamples, 0 for none")
+    if not whole(kmeans_seed) or kmeans_seed < 0:
+        raise ValueError(f"kmeans_seed={kmeans_seed!r}: a whole number >= 0")
+
+
 def evaluate_embeddings(embeddings: np.ndarray, labels: np.ndarray,
                         recall_ks: Sequence[int] = (1, 2, 4, 8), clustering: bool = True,
                         kmeans_seed: int = 0, gallery: Optional[np.ndarray] = None,
@@ -198,6 +212,7 @@ def evaluate_embeddings(embeddings: np.ndarray, labels: np.ndarray,
     metric also gets "<name>_ci95", its 95 % bootstrap interval over that many resamples.
     """
     labels = np.asarray(labels).reshape(-1)
+    _check_settings(recall_ks, bootstrap, kmeans_seed)
     same_set = gallery is None
     if same_set:
         check_inputs(embeddings, labels, recall_ks)

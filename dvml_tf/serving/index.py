@@ -142,9 +142,12 @@ def read_index(index_dir: str) -> Tuple[RetrievalIndex, str]:
     """(the index, rows named by gallery paths; its export's path) of a built index."""
     try:
         index = RetrievalIndex.load(os.path.join(index_dir, INDEX_FILE))
-        return index, index.metadata["export"]
+        export = index.metadata["export"]
     except (UserError, KeyError):
         raise UserError(f"--index={index_dir}: no index there; run `build` first") from None
+    if not isinstance(export, str):
+        raise UserError(f"--index={index_dir}: its metadata names no export; build it again")
+    return index, export
 
 
 def query_index(index_dir: str, query_paths: List[str], k: int
@@ -153,6 +156,9 @@ def query_index(index_dir: str, query_paths: List[str], k: int
     every query image that could be embedded, {path: why not} for the others)."""
     index, export_path = read_index(index_dir)
     embeddings, kept, failed = ExportedEmbedder(export_path).embed_files(list(query_paths))
+    if kept and embeddings.shape[1] != index.dim:
+        raise UserError(f"--index={index_dir}: {export_path} now gives {embeddings.shape[1]}-d "
+                        f"embeddings, the index holds {index.dim}-d ones; build it again")
     answered = [{"query": path,
                  "neighbors": [{"image": image, "distance": distance} for image, distance in row]}
                 for path, row in zip(kept, index.lookup(embeddings, k))] if kept else []
