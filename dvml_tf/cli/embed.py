@@ -6,7 +6,7 @@ DIR/labels.npy, the input of `python -m dvml_tf.cli.evaluate`.
 them). --split: the run's own dataset split (M must be a run folder).
 """
 import os
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 from absl import flags
@@ -77,16 +77,38 @@ def main(argv: List[str]) -> None:
     else:
         embeddings, labels, class_names = _folder_embeddings(FLAGS.model, FLAGS.images,
                                                              FLAGS.batch_size)
-    try:
-        os.makedirs(FLAGS.out, exist_ok=True)
-        np.save(os.path.join(FLAGS.out, EMBEDDINGS), embeddings)
-        np.save(os.path.join(FLAGS.out, LABELS), np.asarray(labels, np.int64))
-        if class_names:
-            with open(os.path.join(FLAGS.out, CLASSES), "w") as f:
-                f.write("".join(f"{name}\n" for name in class_names))
-    except OSError as error:
-        raise UserError(f"--out={FLAGS.out}: cannot write ({error.strerror})") from None
+    _write_outputs(FLAGS.out, embeddings, np.asarray(labels, np.int64), class_names)
     print(f"wrote {len(labels)} embeddings of {embeddings.shape[1]} dimensions to {FLAGS.out}")
+
+
+def _write_outputs(out: str, embeddings: np.ndarray, labels: np.ndarray,
+                   class_names: Optional[List[str]]) -> None:
+    """Writes the files all or none: each to a temporary name first, renamed once every
+    one is whole, so that a full disk leaves nothing that blocks the rerun."""
+    written = []
+    try:
+        os.makedirs(out, exist_ok=True)
+        for name, write in ((EMBEDDINGS, lambda path: np.save(path, embeddings)),
+                            (LABELS, lambda path: np.save(path, labels)),
+                            (CLASSES, lambda path: _write_text(path, class_names))):
+            if name == CLASSES and not class_names:
+                continue
+            # np.save keeps a name ending in .npy as it is.
+            temporary = os.path.join(out, f".{name}.{os.getpid()}.tmp{os.path.splitext(name)[1]}")
+            written.append((temporary, os.path.join(out, name)))
+            write(temporary)
+        for temporary, path in written:
+            os.replace(temporary, path)
+    except OSError as error:
+        for temporary, _ in written:
+            if os.path.lexists(temporary):
+                os.remove(temporary)
+        raise UserError(f"--out={out}: cannot write ({error.strerror})") from None
+
+
+def _write_text(path: str, lines: List[str]) -> None:
+    with open(path, "x") as f:
+        f.write("".join(f"{line}\n" for line in lines))
 
 
 def run() -> None:
