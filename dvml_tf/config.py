@@ -375,6 +375,13 @@ def validate(config: RunConfig) -> None:
     check_loss_settings(config.metric_loss, config.proxy_lr_multiplier,
                         config.cross_batch_memory, config.margin, config.ms_alpha,
                         config.ms_beta, config.ms_lambda, config.proxy_anchor_alpha)
+    memory_bytes = 4 * config.cross_batch_memory * config.embedding_dim
+    if memory_bytes > physical_memory() // 4:
+        raise UserError(f"--cross_batch_memory={config.cross_batch_memory}: "
+                        f"{config.cross_batch_memory:,} embeddings of {config.embedding_dim} "
+                        f"floats take {memory_bytes / 2**30:.1f} GiB, more than a quarter of "
+                        f"this machine's {physical_memory() / 2**30:.0f} GiB (and every "
+                        "checkpoint stores them)")
     if config.cross_batch_memory_start < 0:
         raise UserError(f"--cross_batch_memory_start={config.cross_batch_memory_start} must "
                         "be 0 or positive")
@@ -396,6 +403,11 @@ def validate(config: RunConfig) -> None:
         raise UserError(f"--model_name={config.model_name}: use letters, digits, '.', '_' "
                         "and '-' only, starting with a letter or digit (one folder under "
                         "--export_dir)")
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def check_recall_k(ks: Tuple[int, ...]) -> None:

@@ -16,6 +16,7 @@ Every image goes to TensorBoard at the run's trained step.
 import contextlib
 import logging
 import os
+import zipfile
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -299,6 +300,6 @@ def stored_embeddings(model_dir: str, step: int) -> Optional[Tuple[np.ndarray, n
         with np.load(path) as stored:
             if int(stored["step"]) == step:
                 return stored["embeddings"], stored["labels"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # cut short
         pass
     return None

@@ -92,7 +92,8 @@ def load_export(path: str):
     path = resolve_export(path)
     try:
         loaded = tf.saved_model.load(path)
-    except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
+    # IndexError: variables cut short ("Read less bytes than requested").
+    except (OSError, ValueError, KeyError, IndexError, tf.errors.OpError) as error:
         raise UserError(f"{path}: not a dvml_tf export ({first_line(error, 160)})") from None
     missing = [name for name in ("serving_default", "serve_images")
                if name not in loaded.signatures]
@@ -161,6 +162,8 @@ def identical_latest_version(model_root: str, metadata: dict) -> Optional[str]:
         with open(os.path.join(latest, "assets.extra", METADATA_FILE)) as f:
             written = json.load(f)
     except (OSError, ValueError):
+        return None
+    if not isinstance(written, dict):  # hand-edited: not what this export wrote
         return None
     same = all(written.get(key) == metadata[key] for key in SERVING_KEYS)
     return latest if same else None

@@ -92,3 +92,12 @@ def test_a_loss_setting_out_of_its_range_is_refused_in_python(settings, message)
     with pytest.raises(UserError, match=message):
         dvml_tf.dvml_model(dvml_tf.backbone("small_cnn", 16), metric_loss="multi_similarity",
                            **settings)
+
+
+def test_a_cross_batch_memory_larger_than_memory_allows_is_refused_before_allocating():
+    from dvml_tf.cli.settings import parse_config
+
+    with pytest.raises(UserError, match=r"--cross_batch_memory=1000000000: 1,000,000,000 "
+                                        r"embeddings of 128 floats take 476.8 GiB"):
+        parse_config(["--dataset=digits", "--metric_loss=multi_similarity",
+                      "--cross_batch_memory=1000000000", "--embedding_dim=128"])

@@ -114,3 +114,15 @@ def test_links_in_the_figures_folder_are_replaced_never_written_through(tmp_path
         assert victim.read_text() == "the user's own file"
         assert link.is_file() and not link.is_symlink()
     assert not [p for p in os.listdir(figures) + os.listdir(projector) if ".tmp" in p]
+
+
+def test_stored_embeddings_cut_short_are_drawn_again_not_a_traceback(tmp_path):
+    from dvml_tf.evaluation.figures import EMBEDDINGS_FILE, stored_embeddings
+
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    np.savez(figures / EMBEDDINGS_FILE, embeddings=np.eye(3), labels=np.arange(3), step=5)
+    assert stored_embeddings(str(tmp_path), 5) is not None
+    data = (figures / EMBEDDINGS_FILE).read_bytes()
+    (figures / EMBEDDINGS_FILE).write_bytes(data[:len(data) // 2])
+    assert stored_embeddings(str(tmp_path), 5) is None
