@@ -139,3 +139,17 @@ def test_dvml_model_takes_todays_losses_and_a_cross_batch_memory():
     model.fit(tf.data.Dataset.from_tensors((images, labels)).repeat(3), verbose=0)
     assert int(model.metric_loss.memory.written) == 3 * len(labels)
     assert model.metric_loss.get_config()["loss_options"]["ms_beta"] == 10.0
+
+
+def test_an_export_that_answers_its_probe_with_nan_is_not_published(tmp_path):
+    """Finite weights that still give NaN (a negative moving variance): export_model's own
+    probe of the written SavedModel refuses it, and no version appears."""
+    from helpers import tiny_model
+
+    model = tiny_model()
+    variance = model.backbone.get_layer("small_cnn").get_layer("block0_bn0").moving_variance
+    variance.assign(-np.ones(variance.shape, np.float32))
+    assert not model.non_finite_weights()
+    with pytest.raises(UserError, match="answers a probe image with .*nothing published"):
+        dvml_tf.export(model, str(tmp_path), image_size=16)
+    assert not list(tmp_path.rglob("saved_model.pb"))

@@ -96,3 +96,29 @@ def test_a_missing_datasets_extra_is_named_in_one_line(dataset, module, package,
         f"--dataset={dataset} (preparing TFDS's {TFDS_NAMES[dataset]}) needs {package}, "
         'which is not installed: pip install "dvml_tf[datasets]"')
     assert not any(tmp_path.iterdir())
+
+
+def test_cars196_upstream_labels_are_zero_based(tmp_path):
+    """The .mat's classes count from 1; TFDS's labels (and the split at 98) from 0."""
+    import io
+
+    import scipy.io
+    import upstream_datasets
+
+    from dvml_tf.data.manual_datasets import _cars_annotations
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, upstream_datasets._cars_annotations({"a.jpg": 0, "b.jpg": 98}))
+    assert _cars_annotations(buffer.getvalue(), "x.mat") == {"a.jpg": 0, "b.jpg": 98}
+
+
+def test_sop_upstream_lists_keep_their_own_split(tmp_path):
+    import upstream_datasets
+
+    from dvml_tf.data.manual_datasets import _sop_listing
+
+    files = upstream_datasets.write_sop(tmp_path, [1, 2], [11319])
+    listing = _sop_listing(files["Stanford_Online_Products.zip"])
+    splits = {split for split, label in listing.values() if label < 11318}
+    assert splits == {"train"}
+    assert {split for split, label in listing.values() if label >= 11318} == {"test"}

@@ -1,6 +1,7 @@
 """XBM inside DVML's train_step: each step's real embeddings z_I join the memory after its
 loss, a skipped step's do not, and a checkpoint carries the memory to a resumed run."""
 import numpy as np
+import pytest
 import tensorflow as tf
 from helpers import tiny_batch, tiny_model
 
@@ -61,3 +62,34 @@ def test_the_variance_probe_pairs_its_int64_labels_with_the_memory():
     _, _, norms = model.variance_probe(tf.constant(images), tf.constant(labels, tf.int64),
                                        model.steps_taken.value)
     assert float(norms["metric_loss"][1]) > 0
+
+
+def test_a_skipped_step_writes_none_of_its_embeddings_into_a_filled_memory():
+    """Its NaN rows would be the next step's negatives: that step would be skipped too."""
+    model = tiny_model(metric_loss="multi_similarity", cross_batch_memory=12)
+    images, labels = tiny_batch()
+    model.train_step((tf.constant(images), tf.constant(labels)))
+    before = model.metric_loss.memory.embeddings.numpy().copy()
+    broken = images.copy()
+    broken[0, 0, 0, 0] = np.nan
+    model.train_step((tf.constant(broken), tf.constant(labels)))
+    np.testing.assert_array_equal(model.metric_loss.memory.embeddings.numpy(), before)
+    model.train_step((tf.constant(images), tf.constant(labels)))
+    assert int(model.skipped_steps) == 1
+
+
+def test_a_memory_s_empty_slots_are_no_negatives():
+    """One memory positive at cosine 0.05, the only written negative at -0.5, six empty
+    (zero) slots: with the empty slots as negatives at cosine 0, the hardest negative would
+    be 0 and the positive would be mined (1.02); without them, the paper's term is 0."""
+    from dvml_tf.losses.metric import make_metric_loss
+
+    loss = make_metric_loss("multi_similarity", reduction="sum")
+    anchor = tf.constant([[1.0, 0.0, 0.0]])
+    positive = [0.05, np.sqrt(1 - 0.05 ** 2), 0.0]
+    negative = [-0.5, 0.0, np.sqrt(1 - 0.25)]
+    memory = tf.constant([positive, negative] + [[0.0, 0.0, 0.0]] * 6, tf.float32)
+    memory_labels = tf.constant([0, 1] + [-1] * 6, tf.int32)
+    filled = tf.constant([True, True] + [False] * 6)
+    value = loss.memory_fn(anchor, tf.constant([0], tf.int32), memory, memory_labels, filled)
+    assert float(value) == pytest.approx(0.0, abs=1e-6)

@@ -286,3 +286,18 @@ def test_the_decoder_is_a_tanh_layer_then_a_linear_one():
     expected = (np.tanh(samples @ hidden.kernel.numpy() + hidden.bias.numpy())
                 @ output.kernel.numpy() + output.bias.numpy())
     np.testing.assert_allclose(model.decoder(samples).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_step_after_a_skipped_one_is_the_next_step_not_the_skipped_one_again():
+    """steps_taken counts a skipped step, so the next step runs as step 1: phase 2's
+    lambdas and its own random draws (the optimizer's iterations would say 0 again)."""
+    model = tiny_model(dvml=True, phase1_steps=1, metric_loss="triplet_semihard")
+    images, labels = tiny_batch()
+    broken = images.copy()
+    broken[0, 0, 0, 0] = np.nan
+    model.train_step((tf.constant(broken), tf.constant(labels)))
+    as_step_1 = float(model.compute_losses(tf.constant(images), tf.constant(labels), 1)["loss"])
+    as_step_0 = float(model.compute_losses(tf.constant(images), tf.constant(labels), 0)["loss"])
+    assert abs(as_step_1 - as_step_0) > 1e-3
+    logs = model.train_step((tf.constant(images), tf.constant(labels)))
+    assert float(logs["loss"]) == pytest.approx(as_step_1, rel=1e-5)

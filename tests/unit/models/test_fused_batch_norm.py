@@ -41,3 +41,15 @@ def test_fused_equals_keras_batch_normalization(options, training):
         np.testing.assert_allclose(b, a, rtol=1e-6)
     moved = [not np.array_equal(a, b) for a, b in zip(initial, moving_b)]
     assert moved == [training, training]  # the moving statistics move only in training
+
+
+def test_a_frozen_layer_normalises_with_its_moving_statistics_in_training_too():
+    """trainable=False (a frozen backbone): training=True must neither use the batch's
+    statistics nor update the moving ones."""
+    layer = FusedBatchNormalization()
+    x = np.random.default_rng(0).normal(3.0, 2.0, (4, 5, 5, 2)).astype(np.float32)
+    layer.build(x.shape)
+    layer.trainable = False
+    out = layer(x, training=True).numpy()
+    np.testing.assert_allclose(out, x / np.sqrt(1.0 + layer.epsilon), rtol=1e-5)
+    np.testing.assert_array_equal(layer.moving_mean.numpy(), np.zeros(2))

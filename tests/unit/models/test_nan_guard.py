@@ -79,3 +79,13 @@ def test_consecutive_bad_steps_stop_training_with_checkpoint_intact(tmp_path):
     assert manager.latest_checkpoint == saved
     for old, new in zip(good, _weights(model)):
         np.testing.assert_array_equal(old, new)
+
+
+def test_non_finite_weights_names_an_infinity_too():
+    import numpy as np
+    from helpers import tiny_model
+
+    model = tiny_model()
+    kernel = model.encoder.get_layer("mu").kernel
+    kernel.assign(np.where(np.eye(*kernel.shape) > 0, np.inf, kernel.numpy()))
+    assert model.non_finite_weights() == [kernel.path]

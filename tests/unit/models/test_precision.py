@@ -36,3 +36,15 @@ def test_precision_policy_does_not_leak_into_a_later_model():
     later = build_model(parse_config(TINY))
     images, _ = tiny_batch(classes=4, per_class=2)
     assert later.backbone(images).dtype == tf.float32
+
+
+def test_a_non_finite_step_under_loss_scaling_is_skipped_and_counted():
+    """mixed_float16 trains through a LossScaleOptimizer; a NaN batch must still be a
+    skipped step (not logged as NaN, not counted as taken by the non-finite guard)."""
+    model = build_model(parse_config([*TINY, "--mixed_precision=mixed_float16"]))
+    images, labels = tiny_batch(classes=4, per_class=2)
+    images[0, 0, 0, 0] = np.nan
+    logs = model.train_step((tf.constant(images), tf.constant(labels)))
+    assert int(model.skipped_steps.numpy()) == 1
+    assert int(model.consecutive_skipped.numpy()) == 1
+    assert np.isfinite(float(logs["loss"]))
