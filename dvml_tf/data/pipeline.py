@@ -98,6 +98,10 @@ def pk_batches(images: Union[np.ndarray, Sequence[str]], labels: Sequence[int],
     (default: image_size) and cropped to `image_size` (default: the arrays' height).
     Pixel arrays of any numeric dtype must hold values in [0, 255] (ValueError otherwise,
     float pixels in [0, 1] too: multiply them by 255)."""
+    for name, value, least in (("classes_per_batch", classes_per_batch, 2),
+                               ("images_per_class", images_per_class, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name}={value!r}: a whole number >= {least}")
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu" and not (labels.dtype.kind == "f"
                                               and np.array_equal(labels, np.round(labels))):

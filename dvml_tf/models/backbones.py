@@ -117,6 +117,8 @@ def build_backbone(name: str, image_size: int, weights: str = "none",
     package, converted on first use) or a path to a Keras weights file for the feature
     extractor.
     """
+    if not isinstance(image_size, int) or isinstance(image_size, bool):
+        raise TypeError(f"image_size={image_size!r}: a whole number of pixels")
     if name not in BACKBONES:
         raise UserError(f"--backbone={name} is unknown; choose one of {', '.join(BACKBONES)}")
     if image_size < MIN_IMAGE_SIZE[name]:

@@ -77,6 +77,18 @@ def loss_options(config: RunConfig) -> dict:
                 proxy_lr_multiplier=config.proxy_lr_multiplier)
 
 
+def _check_backbone(backbone) -> None:
+    """TypeError unless `backbone` is a built Keras model with one output [B, F]."""
+    try:
+        usable = (isinstance(backbone, keras.Model) and len(backbone.outputs) == 1
+                  and len(backbone.output_shape) == 2)
+    except (AttributeError, ValueError):  # not built
+        usable = False
+    if not usable:
+        raise TypeError(f"backbone: a built keras.Model from images to features [B, F] "
+                        f"(e.g. dvml_tf.backbone(...)), not {type(backbone).__name__}")
+
+
 def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
                metric_loss: str = "margin_dws", dvml: bool = True,
                images_per_class: int = 4, margin: Optional[float] = None,
@@ -93,6 +105,7 @@ def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
     num_samples, reconstruction, metric_reduction, seed, ms_alpha, proxy_lr_multiplier,
     cross_batch_memory, cross_batch_memory_start, ...); the defaults are the papers'.
     """
+    _check_backbone(backbone)
     reduction = settings.pop("metric_reduction", RunConfig.metric_reduction)
     decoder_hidden = settings.pop("decoder_hidden", RunConfig.decoder_hidden)
     heads_init = settings.pop("variance_heads_init", RunConfig.variance_heads_init)

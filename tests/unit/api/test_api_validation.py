@@ -3,6 +3,7 @@ outside the export folder, and a setting no run can use is refused before any wo
 import dataclasses
 import os
 
+import numpy as np
 import pytest
 
 import dvml_tf
@@ -101,3 +102,28 @@ def test_a_cross_batch_memory_larger_than_memory_allows_is_refused_before_alloca
                                         r"embeddings of 128 floats take 476.8 GiB"):
         parse_config(["--dataset=digits", "--metric_loss=multi_similarity",
                       "--cross_batch_memory=1000000000", "--embedding_dim=128"])
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda: dvml_tf.dvml_model("small_cnn"), TypeError, "backbone: a built keras.Model"),
+    (lambda: dvml_tf.dvml_model(lambda x: x), TypeError, "backbone: a built keras.Model"),
+    (lambda: dvml_tf.Embedder.from_model(object(), 16, 16), TypeError,
+     "model: a dvml_tf DVMLModel"),
+    (lambda: dvml_tf.backbone("small_cnn", "32"), TypeError, "image_size='32': a whole"),
+    (lambda: dvml_tf.load_dataset("folder"), ValueError, "data_dir: the folder of class"),
+    (lambda: dvml_tf.pk_batches(np.zeros((4, 8, 8, 3), np.uint8), [0, 0, 1, 1], 2, 0),
+     ValueError, "images_per_class=0: a whole number >= 1"),
+    (lambda: dvml_tf.pk_batches(np.zeros((4, 8, 8, 3), np.uint8), [0, 0, 1, 1], 1, 2),
+     ValueError, "classes_per_batch=1: a whole number >= 2"),
+    (lambda: dvml_tf.Embedder.from_model(_tiny(), 16, 16).embed("one/path.jpg"), TypeError,
+     "not a single one"),
+])
+def test_a_python_call_with_a_wrong_argument_names_it(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def _tiny():
+    from helpers import tiny_model
+
+    return tiny_model()
