@@ -70,7 +70,7 @@ on the copy's bounding-box crops stored at 128 px and upsampled):
 | DVML paper | GoogLeNet, 512-d | triplet2 + DWS -> DVML + triplet2 + DWS | 78.9 -> 82.0 |
 | Proxy-Anchor (Kim et al. 2020) | BN-Inception, 512-d | Proxy-Anchor | 86.1 |
 | Reality Check (Musgrave et al.), P@1 | BN-Inception, 512-d | Multi-Similarity | 85.1 |
-| Reality Check, P@1 | BN-Inception, 512-d | margin / contrastive / triplet | 81.2 / 81.9 / 79.1 |"""
+| Reality Check, P@1 | BN-Inception | margin / contrastive / triplet | 81.2 / 81.9 / 79.1 |"""
 
 
 def command(regime, method, seed, data_dir=quality.DATA):
