@@ -69,9 +69,12 @@ class RetrievalIndex:
         metadata = np.array(json.dumps(self.metadata))  # TypeError: not JSON
         if os.path.lexists(path) and not overwrite:
             raise UserError(f"{path}: already exists (pass overwrite=True to replace it)")
-        replace_atomically(path, lambda temporary: np.savez(
-            temporary, faiss_index=faiss.serialize_index(self._index), names=names,
-            metadata=metadata))
+        def write(temporary):
+            with open(temporary, "xb") as f:  # a file object: np.savez adds no .npz
+                np.savez(f, faiss_index=faiss.serialize_index(self._index), names=names,
+                         metadata=metadata)
+
+        replace_atomically(path, write)
 
     @classmethod
     def load(cls, path: str) -> "RetrievalIndex":
