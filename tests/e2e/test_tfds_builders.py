@@ -275,5 +275,6 @@ def test_tfds_progress_comes_in_our_own_lines_with_counts_and_its_bars_come_back
     assert re.sub(r" \(\d+ s\)$", "", next(
         line for line in lines if "Generating train examples" in line)) == (
         "TFDS: Generating train examples: 10")  # TFDS knows no total in advance here
-    assert "writing the images of cars196 2.1.0: 20 / 20 (0 s)" in lines
+    assert any(re.fullmatch(r"writing the images of cars196 2\.1\.0: 20 / 20 \(\d+ s\)", line)
+               for line in lines)  # seconds: 0 on an idle machine
     assert tqdm_utils.tqdm_lib is before and tqdm_utils._active  # as they were
