@@ -47,6 +47,15 @@ def read_file(path: str) -> bytes:
         return f.read()
 
 
+def check_new_weights_file(out: str) -> None:
+    """UserError unless `out` names a weights file Keras 3 writes and nothing is there."""
+    if not out.endswith(WEIGHTS_SUFFIX):
+        raise UserError(f"--out={out}: name the weights file *{WEIGHTS_SUFFIX} (Keras 3 "
+                        "writes no other)")
+    if os.path.lexists(out):
+        raise UserError(f"--out={out}: already exists; choose another name or move it away")
+
+
 def save_weights_atomically(model, out: str) -> None:
     """model.save_weights to a temporary file beside `out` (*.weights.h5), then renamed over
     it: no half-written `out`, and two processes writing at once each write a whole file."""

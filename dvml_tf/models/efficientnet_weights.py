@@ -19,7 +19,7 @@ import numpy as np
 
 from dvml_tf.cache import cache_dir
 from dvml_tf.errors import UserError
-from dvml_tf.files import WEIGHTS_SUFFIX, save_weights_atomically
+from dvml_tf.files import WEIGHTS_SUFFIX, check_new_weights_file, save_weights_atomically
 from dvml_tf.models.efficientnet_lite import SEPARATOR, efficientnet_lite
 from dvml_tf.models.torch_state_dict import load_state_dict
 
@@ -113,11 +113,7 @@ def imagenet_model(variant: str, image_size: int = BUILD_SIZE, include_top: bool
 def convert(variant: str, checkpoint: str, out: str) -> int:
     """Writes `out`, a Keras weights file of `variant`'s feature extractor, from the state
     dict `checkpoint`; returns the number of tensors copied."""
-    if not out.endswith(WEIGHTS_SUFFIX):
-        raise UserError(f"--out={out}: name the weights file *{WEIGHTS_SUFFIX} (Keras 3 "
-                        "writes no other)")
-    if os.path.lexists(out):
-        raise UserError(f"--out={out}: already exists; choose another name or move it away")
+    check_new_weights_file(out)
     model = imagenet_model(variant, checkpoint=checkpoint)
     save_weights_atomically(model, out)
     return len(model.weights)

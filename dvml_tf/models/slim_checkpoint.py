@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from dvml_tf.cache import cache_dir
 from dvml_tf.errors import UserError, first_line
-from dvml_tf.files import WEIGHTS_SUFFIX, save_weights_atomically
+from dvml_tf.files import WEIGHTS_SUFFIX, check_new_weights_file, save_weights_atomically
 from dvml_tf.models.googlenet import googlenet, slim_variables
 
 CHECKPOINT_URL = "http://download.tensorflow.org/models/inception_v1_2016_08_28.tar.gz"
@@ -53,11 +53,7 @@ def _reader(checkpoint: str):
 def convert(checkpoint: str, out: str) -> int:
     """Writes `out`, a Keras weights file of the googlenet backbone, from TF-Slim's Inception
     v1 `checkpoint`; returns the number of variables copied."""
-    if not out.endswith(WEIGHTS_SUFFIX):
-        raise UserError(f"--out={out}: name the weights file *{WEIGHTS_SUFFIX} (Keras 3 "
-                        "writes no other)")
-    if os.path.lexists(out):
-        raise UserError(f"--out={out}: already exists; choose another name or move it away")
+    check_new_weights_file(out)
     reader = _reader(checkpoint)
     shapes = reader.get_variable_to_shape_map()
     model = googlenet(BUILD_SIZE)
