@@ -263,16 +263,23 @@ def finished_config(config: RunConfig) -> RunConfig:
     that follow other settings filled in, ~ expanded in paths, validated (UserError naming
     the first bad setting as its flag)."""
     validate_types(config)
-    if config.phase1_steps < 0:
-        config = dataclasses.replace(config, phase1_steps=config.train_steps // 2)
-    if config.model_name is None:
-        config = dataclasses.replace(config, model_name=f"dvml_{config.dataset}")
+    config = with_derived_defaults(config)
     config = dataclasses.replace(config, **{
         name: os.path.expanduser(getattr(config, name)) for name in PATH_SETTINGS
         if (getattr(config, name) or "").startswith("~")})
     validate(config)
     check_backend(config.metric_loss_backend)
     _check_paths(config)
+    return config
+
+
+def with_derived_defaults(config: RunConfig) -> RunConfig:
+    """`config` with the settings whose default follows others filled in: phase 1 half the
+    steps, the export named after the dataset."""
+    if config.phase1_steps < 0:
+        config = dataclasses.replace(config, phase1_steps=config.train_steps // 2)
+    if config.model_name is None:
+        config = dataclasses.replace(config, model_name=f"dvml_{config.dataset}")
     return config
 
 

@@ -15,6 +15,7 @@ from dvml_tf.config import (
     config_from_saved,
     validate,
     validate_types,
+    with_derived_defaults,
 )
 from dvml_tf.errors import UserError, first_line
 from dvml_tf.files import WEIGHTS_SUFFIX, write_json_atomically
@@ -84,6 +85,8 @@ def load_run_config(model_dir: str) -> RunConfig:
             raise ValueError("not a JSON object")
         config = config_from_saved(saved)
         validate_types(config)
+        # A run that dvml_tf.run trained before it filled these in saved them unset.
+        config = with_derived_defaults(config)
         validate(config)
     except (OSError, ValueError, TypeError, UserError) as error:  # cut short, hand-edited
         raise UserError(f"{path}: not a readable run_config.json ({first_line(error, 120)}); "

@@ -127,3 +127,18 @@ def _tiny():
     from helpers import tiny_model
 
     return tiny_model()
+
+
+def test_a_run_saved_with_its_derived_settings_unset_still_loads(tmp_path):
+    """dvml_tf.run used to save model_name null and phase1_steps -1 (the command line
+    filled them in, run() did not): such a run's settings load with them derived."""
+    import json
+
+    from dvml_tf.training.checkpoints import CHECKPOINT_FORMAT, load_run_config
+
+    saved = json.loads(dataclasses.replace(GLYPHS, model_name=None, phase1_steps=-1,
+                                           train_steps=100).to_json())
+    (tmp_path / "run_config.json").write_text(json.dumps(
+        dict(saved, checkpoint_format=CHECKPOINT_FORMAT)))
+    config = load_run_config(str(tmp_path))
+    assert (config.model_name, config.phase1_steps) == ("dvml_glyphs", 50)
