@@ -24,7 +24,7 @@ import tensorflow as tf
 from dvml_tf.config import MODEL_NAME, RunConfig
 from dvml_tf.data.images import decode_image
 from dvml_tf.data.preprocessing import eval_preprocess, eval_preprocess_batch
-from dvml_tf.errors import UserError, first_line
+from dvml_tf.errors import UserError, first_line, out_of_space_is_user_error
 from dvml_tf.models.dvml import DVMLModel
 
 METADATA_FILE = "dvml_config.json"
@@ -99,6 +99,10 @@ def load_export(path: str):
                if name not in loaded.signatures]
     if missing:
         raise UserError(f"{path}: not a dvml_tf export (no {missing[0]} signature)")
+    for name in ("serving_default", "serve_images"):
+        if "embeddings" not in loaded.signatures[name].structured_outputs:
+            raise UserError(f"{path}: not a dvml_tf export (its {name} has no embeddings "
+                            "output)")
     return loaded
 
 
@@ -242,4 +246,5 @@ def export(model: DVMLModel, export_dir: str, image_size: int,
         RunConfig(), export_dir=export_dir, model_name=model_name, image_size=image_size,
         resize_size=resize_size, embedding_dim=model.encoder.outputs[0].shape[-1],
         dvml=model.settings.dvml, metric_loss=model.metric_loss.loss_name, dataset="python")
-    return export_model(model, config, int(model.steps_taken.numpy()))[0]
+    with out_of_space_is_user_error(f"export_dir={export_dir}"):
+        return export_model(model, config, int(model.steps_taken.numpy()))[0]
