@@ -6,7 +6,8 @@
     .venv/bin/python benchmarks/quality.py report                 # docs/QUALITY_RESULTS.md, plot
     .venv/bin/python benchmarks/quality.py all --sitting=quality_todays_losses  # #28's runs
 
-Regimes (no ImageNet weights can be had here):
+Regimes (a small CNN, pretrained on the training classes only; the ImageNet backbone at
+224 px is benchmarks/quality_imagenet.py's):
 - scratch: the small CNN from random weights;
 - pretrained: stage 1 trains the backbone on the training classes only (Proxy-NCA, no
   DVML) and saves it as a weights file (untracked: `stage1`, or the first run that needs
