@@ -255,8 +255,11 @@ class Progress(keras.callbacks.Callback):
     def _loss(self, logs):
         if self.summaries is not None and self.summaries.latest_loss is not None:
             return self.summaries.latest_loss
-        trackers = getattr(self.model, "trackers", None)
-        if trackers is not None and float(trackers["loss"].count.numpy()) == 0:
+        # Every step so far skipped: no loss to show. Read from the step counters, which are
+        # the first replica's (a metric's own count would be a collective read that only
+        # this chief makes, and would wait for the other workers for ever).
+        skipped = getattr(self.model, "skipped_steps", None)
+        if skipped is not None and int(skipped.numpy()) >= int(self.model.steps_taken.numpy()):
             return None
         return float((logs or {}).get("loss", float("nan")))
 

@@ -147,9 +147,7 @@ def test_the_closing_block_shows_each_headline_metric_untrained_and_trained_once
 def test_progress_says_when_steps_were_skipped_and_shows_no_loss_before_a_finite_one(
         log_file):
     """All steps skipped (a non-finite loss): 'loss -' and the count, never 'loss 0'."""
-    tracker = types.SimpleNamespace(count=tf.Variable(0.0))
-    model = types.SimpleNamespace(steps_taken=tf.Variable(0), skipped_steps=tf.Variable(0),
-                                  trackers={"loss": tracker})
+    model = types.SimpleNamespace(steps_taken=tf.Variable(0), skipped_steps=tf.Variable(0))
     progress = callbacks.Progress(train_steps=100, every=50)
     progress.set_model(model)
     progress.on_train_begin()
