@@ -26,11 +26,9 @@ class Embedder:
     def from_model(cls, model, image_size: int, resize_size: int) -> "Embedder":
         """A DVMLModel in memory (trained with `fit`, say); images are resized to
         `resize_size` and centre-cropped to `image_size`."""
-        from dvml_tf.models.dvml import DVMLModel
+        from dvml_tf.models.dvml import require_dvml_model
 
-        if not isinstance(model, DVMLModel):
-            raise TypeError(f"model: a dvml_tf DVMLModel (dvml_tf.dvml_model), not "
-                            f"{type(model).__name__}")
+        require_dvml_model(model)
 
         @tf.function(reduce_retracing=True)
         def embed_pixels(pixels):

@@ -268,6 +268,13 @@ class DVMLModel(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
 
+def require_dvml_model(model: object) -> None:
+    """TypeError, naming the argument, unless `model` is a DVMLModel (the Python API)."""
+    if not isinstance(model, DVMLModel):
+        raise TypeError(f"model: a dvml_tf DVMLModel (dvml_tf.dvml_model), not "
+                        f"{type(model).__name__}")
+
+
 def _counter(name: str) -> keras.Variable:
     """A step counter: int64, not trained, kept by the first replica."""
     return keras.Variable(0, dtype="int64", trainable=False, name=name,

@@ -25,7 +25,7 @@ from dvml_tf.config import MODEL_NAME, RunConfig
 from dvml_tf.data.images import decode_image
 from dvml_tf.data.preprocessing import eval_preprocess, eval_preprocess_batch
 from dvml_tf.errors import UserError, first_line, out_of_space_is_user_error
-from dvml_tf.models.dvml import DVMLModel
+from dvml_tf.models.dvml import DVMLModel, require_dvml_model
 
 METADATA_FILE = "dvml_config.json"
 
@@ -229,9 +229,7 @@ def export(model: DVMLModel, export_dir: str, image_size: int,
     `resize_size` (default: image_size) and centre-cropped to `image_size`; returns the
     version's path (the latest one's when it serves the same already). ValueError or
     TypeError naming the argument for values it cannot use."""
-    if not isinstance(model, DVMLModel):
-        raise TypeError(f"model: a dvml_tf DVMLModel (dvml_tf.dvml_model), not "
-                        f"{type(model).__name__}")
+    require_dvml_model(model)
     if not isinstance(model_name, str) or not MODEL_NAME.fullmatch(model_name):
         raise ValueError(f"model_name={model_name!r}: use letters, digits, '.', '_' and '-' "
                          "only, starting with a letter or digit (one folder under export_dir)")

@@ -26,6 +26,7 @@ from dvml_tf.data import pipeline, preprocessing
 from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.data.sampling import ClassTable
 from dvml_tf.data.splits import ARRAY, ImageSplit
+from dvml_tf.files import replace_atomically
 from dvml_tf.models.backbone_split import split_backbone
 from dvml_tf.models.dvml import FEATURES_KEY
 from dvml_tf.terminal import STATUS, CountProgress
@@ -78,17 +79,14 @@ def compute_features(frozen: keras.Model, split: ImageSplit, sizes: ImageSizes,
 
 
 def _saved(path: str, features: np.ndarray) -> None:
-    """Saves the array beside `path`, then renames it: readers see all of it or none."""
-    partial = f"{path}.{os.getpid()}.partial.npy"
+    """Saves the array through replace_atomically: readers see all of it or none. A full
+    disk keeps it in this run's memory only."""
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        np.save(partial, features)
-        os.replace(partial, path)
-    except OSError as error:  # a full disk: this run keeps them in memory
+        replace_atomically(path, lambda temporary: np.save(temporary, features))
+    except OSError as error:
         logging.warning("could not save the feature cache %s (%s); kept in memory", path,
                         error.strerror or error)
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 def cached_features(frozen: keras.Model, split: ImageSplit, sizes: ImageSizes,
