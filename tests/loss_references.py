@@ -51,3 +51,37 @@ def random_batch(classes=4, per_class=3, dim=6, spread=1.0):
     centres = RNG.normal(size=(9, dim))
     embeddings = centres[labels] + spread * RNG.normal(size=(classes * per_class, dim))
     return embeddings.astype(np.float32), labels
+
+
+def slow_contrastive(anchors, anchor_labels, candidates, candidate_labels, skip, margin=0.5,
+                     reduction="mean"):
+    """The contrastive loss of every (anchor, candidate) pair but skip(i, j): d^2 for a
+    positive, relu(margin - d)^2 for a negative, d the distance of the unit vectors; "mean"
+    averages positives and negatives apart and adds the two means."""
+    positives, negatives = [], []
+    for i, (a, y) in enumerate(zip(anchors, anchor_labels)):
+        for j, (c, z) in enumerate(zip(candidates, candidate_labels)):
+            if skip(i, j):
+                continue
+            d = float(np.linalg.norm(unit(a) - unit(c)))
+            if y == z:
+                positives.append(d * d)
+            else:
+                negatives.append(max(margin - d, 0.0) ** 2)
+    if reduction == "sum":
+        return sum(positives) + sum(negatives)
+    return (np.mean(positives) if positives else 0.0) + (np.mean(negatives) if negatives
+                                                         else 0.0)
+
+
+def slow_memory_after(history, size):
+    """The XBM authors' memory once the batches in `history` (a list of (rows, labels), the
+    current batch last) were enqueued: the last `size` rows, as (rows, labels, index of
+    each of the current batch's rows among them or None)."""
+    rows = [r for batch, _ in history for r in batch]
+    labels = [y for _, batch_labels in history for y in batch_labels]
+    first = len(rows) - len(history[-1][0])
+    kept = range(max(len(rows) - size, 0), len(rows))
+    where = {k: n for n, k in enumerate(kept)}
+    return ([rows[k] for k in kept], [labels[k] for k in kept],
+            [where.get(first + i) for i in range(len(history[-1][0]))])

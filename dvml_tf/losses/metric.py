@@ -40,9 +40,10 @@ class MetricLoss(NamedTuple):
     `seed` feeds losses that sample (stateless, so resumed runs sample alike);
     `variables` are the loss's own trainable variables (margin_dws's boundary beta,
     proxy_nca's and proxy_anchor's proxies), made by the builder's `make_variable`;
-    `memory_fn(embeddings, labels, memory_embeddings, memory_labels, filled) -> scalar`,
+    `memory_fn(embeddings, labels, memory_embeddings, memory_labels, ignored) -> scalar`,
     where the loss can use a cross-batch memory, is its term of the batch's anchors
-    against the memory (filled [N] marks the memory's written slots).
+    against the memory (ignored [B, N] marks the pairs that are none: an empty slot, an
+    anchor's own row).
     """
 
     fn: Callable
@@ -175,13 +176,13 @@ def _contrastive(contrastive_fn, options):
         same = tf.cast(tf.equal(tf.gather(labels, first), tf.gather(labels, second)), tf.float32)
         return of_pairs(distances, same, tf.ones_like(same))
 
-    def memory_loss(embeddings, labels, memory, memory_labels, filled):
+    def memory_loss(embeddings, labels, memory, memory_labels, ignored):
         # Unit vectors: |a - m|^2 = 2 - 2 a.m, for every (batch, memory slot) pair at once.
         cosine = tf.matmul(tf.math.l2_normalize(embeddings, axis=-1),
                            tf.math.l2_normalize(memory, axis=-1), transpose_b=True)
         distances = tf.sqrt(tf.maximum(2.0 - 2.0 * cosine, 0.0) + 1e-12)
         same = tf.cast(tf.equal(labels[:, None], memory_labels[None, :]), tf.float32)
-        counted = tf.broadcast_to(tf.cast(filled[None, :], tf.float32), tf.shape(same))
+        counted = 1.0 - tf.cast(ignored, tf.float32)
         return of_pairs(tf.reshape(distances, [-1]), tf.reshape(same, [-1]),
                         tf.reshape(counted, [-1]))
 
@@ -221,9 +222,8 @@ def _multi_similarity(options):
         itself = tf.cast(tf.eye(tf.shape(embeddings)[0]), tf.bool)
         return reduce(terms_of(embeddings, labels, embeddings, labels, itself))
 
-    def memory_loss(embeddings, labels, memory, memory_labels, filled):
-        empty = tf.broadcast_to(~filled[None, :], [tf.shape(embeddings)[0], tf.shape(filled)[0]])
-        return reduce(terms_of(embeddings, labels, memory, memory_labels, empty))
+    def memory_loss(embeddings, labels, memory, memory_labels, ignored):
+        return reduce(terms_of(embeddings, labels, memory, memory_labels, ignored))
 
     return MetricLoss(loss, memory_fn=memory_loss)
 

@@ -162,9 +162,9 @@ class DVMLModel(keras.Model):
         global_labels = gather_global_batch(labels)
         terms = dict.fromkeys(LOSS_NAMES, tf.zeros([]))
         # L4: the metric loss of the real embeddings.
+        global_z = gather_global_batch(z_invariant)
         terms["metric_loss"] = self.metric_loss.compute(
-            gather_global_batch(z_invariant), global_labels, self._seed(step, "metric_loss"),
-            step)
+            global_z, global_labels, self._seed(step, "metric_loss"), step)
         if self.settings.dvml:
             noise = self._noise(step, tf.shape(z_invariant)[0], tf.shape(z_invariant)[1])
             synthesized = synthesize(z_invariant, mu, log_var, noise)
@@ -173,7 +173,7 @@ class DVMLModel(keras.Model):
                 features, self._reconstruct(features, z_invariant, synthesized, noise, step),
                 self.settings.reconstruction)
             terms["synthesized_metric_loss"] = self._synthesized_metric_loss(
-                synthesized, global_labels, step)
+                synthesized, global_z, global_labels, step)
         lambdas = self.lambdas(step)
         total = tf.add_n([lambdas[i] * terms[name] for i, name in enumerate(LOSS_NAMES)])
         return {"loss": total, **terms}
@@ -232,17 +232,19 @@ class DVMLModel(keras.Model):
         reconstructions = self.decoder(tf.reshape(decoder_input, [-1, dim]))
         return tf.reshape(reconstructions, [samples, batch, -1])
 
-    def _synthesized_metric_loss(self, synthesized, global_labels, step):
+    def _synthesized_metric_loss(self, synthesized, global_z, global_labels, step):
         """L3: the mean of Lm over the first `synthesized_in_metric` of the T samples, each
         sample index a batch of its own (one synthesized sample per real image), the
-        samples L2-normalised first where the settings ask."""
+        samples L2-normalised first where the settings ask. A cross-batch memory holds the
+        step's real embeddings `global_z`, not the samples."""
         seed = self._seed(step, "synthesized_metric_loss")
         count = self.settings.synthesized_in_metric
         if self.settings.normalize_synthesized:
             synthesized = tf.math.l2_normalize(synthesized, axis=-1)
         return tf.add_n([
             self.metric_loss.compute(gather_global_batch(synthesized[t]), global_labels,
-                                     tf.random.experimental.stateless_fold_in(seed, t), step)
+                                     tf.random.experimental.stateless_fold_in(seed, t), step,
+                                     joining=(global_z, global_labels))
             for t in range(count)]) / count
 
     def train_step(self, data):

@@ -2,7 +2,7 @@
 the proxies of Proxy-NCA and Proxy-Anchor, the cross-batch memory) are Keras weights that
 the model tracks, checkpoints and trains: Keras 3 trains only its own variables, never a
 raw tf.Variable."""
-from typing import Optional
+from typing import Optional, Tuple
 
 import keras
 import numpy as np
@@ -70,16 +70,22 @@ class MetricLossLayer(keras.layers.Layer):
         return tf.cast(step, tf.int64) >= self.memory_start
 
     def compute(self, embeddings: tf.Tensor, labels: tf.Tensor,
-                seed: Optional[tf.Tensor] = None, step: Optional[tf.Tensor] = None
-                ) -> tf.Tensor:
+                seed: Optional[tf.Tensor] = None, step: Optional[tf.Tensor] = None,
+                joining: Optional[Tuple[tf.Tensor, tf.Tensor]] = None) -> tf.Tensor:
         """The loss of `embeddings` [B, D] with `labels` [B]; `seed` [2] feeds losses that
         sample (margin + DWS draws its negatives); at training step `step`, with a memory
-        switched on, plus the batch's term against the memory (XBM)."""
+        switched on, plus the batch's term against the memory (XBM) as it is with this
+        step's rows in it: `joining` (embeddings, labels), by default the batch itself,
+        whose own rows are then no pairs of themselves."""
         embeddings, labels = tf.cast(embeddings, tf.float32), tf.cast(labels, tf.int32)
         loss = self._metric_loss.fn(embeddings, labels, seed)
         if self.memory is None or step is None:
             return loss
-        memory_loss = self._metric_loss.memory_fn(embeddings, labels, *self.memory.contents())
+        memory, memory_labels, filled, slot = self.memory.joined(
+            *(joining or (embeddings, labels)))
+        ignored = self.memory.pairs_to_ignore(filled, slot, own_rows=joining is None)
+        memory_loss = self._metric_loss.memory_fn(embeddings, labels, memory, memory_labels,
+                                                  ignored)
         return loss + tf.where(self.memory_on(step), memory_loss, 0.0)
 
     def remember(self, embeddings: tf.Tensor, labels: tf.Tensor, step: tf.Tensor,

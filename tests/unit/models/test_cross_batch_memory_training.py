@@ -90,6 +90,31 @@ def test_a_memory_s_empty_slots_are_no_negatives():
     negative = [-0.5, 0.0, np.sqrt(1 - 0.25)]
     memory = tf.constant([positive, negative] + [[0.0, 0.0, 0.0]] * 6, tf.float32)
     memory_labels = tf.constant([0, 1] + [-1] * 6, tf.int32)
-    filled = tf.constant([True, True] + [False] * 6)
-    value = loss.memory_fn(anchor, tf.constant([0], tf.int32), memory, memory_labels, filled)
+    empty = tf.constant([[False, False] + [True] * 6])
+    value = loss.memory_fn(anchor, tf.constant([0], tf.int32), memory, memory_labels, empty)
     assert float(value) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_synthesized_samples_are_paired_with_a_memory_holding_the_real_embeddings():
+    """L3 with XBM: each synthesized batch against the memory as it is with the step's real
+    z_I in it (none of them the sample's own row), as L4's batch is."""
+    from loss_references import slow_multi_similarity
+
+    from dvml_tf.models.dvml import synthesize
+
+    model = tiny_model(metric_loss="multi_similarity", cross_batch_memory=12,
+                       synthesized_in_metric=2, normalize_synthesized=False)
+    images, labels = tiny_batch()
+    step = model.steps_taken.value
+    features = model.features_of(tf.constant(images), True)
+    heads = model.encoder(features)
+    terms = model.losses_of_features(features, heads, tf.constant(labels), step)
+    z_invariant = heads[0].numpy()
+    samples = synthesize(*heads, model._noise(step, 8, 8)).numpy()
+    expected = np.mean([
+        float(model.metric_loss._metric_loss.fn(tf.constant(samples[t]), tf.constant(labels),
+                                                None))
+        + slow_multi_similarity(samples[t], labels, z_invariant, labels,
+                                lambda i, j: False).mean()
+        for t in range(2)])
+    assert float(terms["synthesized_metric_loss"]) == pytest.approx(expected, rel=1e-4)
