@@ -17,10 +17,17 @@ The Python API, every name from here (docs: README "Python API"):
     METRIC_LOSSES                        the loss names
     RunConfig, run(config)               what `python -m dvml_tf.main` runs, from Python
 
+Four are aliases, named otherwise in tracebacks and help(): load_dataset of
+dvml_tf.data.datasets.load_splits, backbone of dvml_tf.models.backbones.build_backbone,
+evaluate of dvml_tf.evaluation.metrics.evaluate_embeddings and run of
+dvml_tf.training.run.run_modes.
+
 Importing dvml_tf sets nothing in the process (no environment variable, no Keras switch:
-`tf.keras` stays as it was) and imports neither TensorFlow nor Keras until a name is used.
+`tf.keras` stays as it was) and imports neither TensorFlow nor Keras until a name is used;
+type checkers and IDEs see the names through the imports under TYPE_CHECKING.
 """
 import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.2.0"
 
@@ -43,6 +50,22 @@ _PUBLIC = {
     "run": "dvml_tf.training.run:run_modes",
 }
 __all__ = sorted(_PUBLIC)
+
+if TYPE_CHECKING:  # the same names as _PUBLIC (tests/unit/api/test_public_names.py checks)
+    from dvml_tf.config import RunConfig
+    from dvml_tf.data.datasets import load_splits as load_dataset
+    from dvml_tf.data.pipeline import pk_batches
+    from dvml_tf.embedder import Embedder, load
+    from dvml_tf.evaluation.metrics import evaluate_embeddings as evaluate
+    from dvml_tf.keras_losses import MetricLoss
+    from dvml_tf.losses.metric import METRIC_LOSSES
+    from dvml_tf.models.backbones import build_backbone as backbone
+    from dvml_tf.models.dvml import DVMLModel
+    from dvml_tf.models.metric_loss_layer import MetricLossLayer
+    from dvml_tf.retrieval import RetrievalIndex
+    from dvml_tf.serving.export import export
+    from dvml_tf.training.build import dvml_model
+    from dvml_tf.training.run import run_modes as run
 
 
 def __getattr__(name):

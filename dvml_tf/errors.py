@@ -14,8 +14,9 @@ OUT_OF_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 OUT_OF_SPACE_MESSAGES = ("No space left on device", "Disk quota exceeded", "File too large")
 
 
-class UserError(Exception):
-    """Bad input from the user (flag, file, image): printed as one line, exit status 2."""
+class UserError(ValueError):
+    """Bad input from the user (flag, file, image): printed as one line, exit status 2. A
+    ValueError, so that a Python caller's `except ValueError` holds it."""
 
 
 # What TensorFlow wraps around an op's message: "{{function_node ...}}" and "[Op:Name] ...".

@@ -35,7 +35,7 @@ def _unreachable(url: str, timeout: float) -> Optional[str]:
         return f"HTTP {error.code}" if error.code in GONE else None
     except urllib.error.URLError as error:
         return str(getattr(error.reason, "strerror", None) or error.reason)
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return f"no answer within {timeout:.0f} s"
     except OSError as error:
         return error.strerror or str(error)
