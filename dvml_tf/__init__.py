@@ -49,7 +49,9 @@ _PUBLIC = {
     "RunConfig": "dvml_tf.config:RunConfig",
     "run": "dvml_tf.training.run:run_modes",
 }
-__all__ = sorted(_PUBLIC)
+__all__ = ["DVMLModel", "Embedder", "METRIC_LOSSES", "MetricLoss", "MetricLossLayer",
+           "RetrievalIndex", "RunConfig", "backbone", "dvml_model", "evaluate", "export", "load",
+           "load_dataset", "pk_batches", "run"]  # = sorted(_PUBLIC), tested
 
 if TYPE_CHECKING:  # the same names as _PUBLIC (tests/unit/api/test_public_names.py checks)
     from dvml_tf.config import RunConfig

@@ -15,6 +15,7 @@ from dvml_tf.errors import UserError
 from dvml_tf.losses.metric import VARIABLE_LOSSES, make_metric_loss
 
 
+@keras.saving.register_keras_serializable(package="dvml_tf")
 class MetricLoss(keras.losses.Loss):
     """The named metric loss (dvml_tf.METRIC_LOSSES but those with variables) of
     embeddings `y_pred` [B, D] with labels `y_true` [B]; batches of P classes x K images,

@@ -19,6 +19,7 @@ from dvml_tf.models.googlenet import googlenet
 from dvml_tf.models.slim_checkpoint import imagenet_weights_missing, imagenet_weights_path
 
 
+@keras.saving.register_keras_serializable(package="dvml_tf")
 class CaffeNormalization(layers.Layer):
     """ResNet50's ImageNet normalisation: RGB -> BGR, minus the ImageNet channel means."""
 

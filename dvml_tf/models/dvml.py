@@ -65,8 +65,10 @@ class DVMLSettings:
     seed: int
 
 
+@keras.saving.register_keras_serializable(package="dvml_tf")
 class DVMLModel(keras.Model):
-    """Calls to z_I; trains with DVML's losses through a custom train_step."""
+    """Calls to z_I; trains with DVML's losses through a custom train_step. Saves to
+    `.keras` (its parts, settings, weights, counters and optimizer) and loads back."""
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model,
                  metric_loss: MetricLossLayer, settings: DVMLSettings,
@@ -93,6 +95,25 @@ class DVMLModel(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    def get_config(self):
+        parts = {name: keras.saving.serialize_keras_object(getattr(self, name))
+                 for name in ("backbone", "encoder", "decoder", "metric_loss")}
+        top = self.backbone_top
+        return {**super().get_config(), **parts,
+                "settings": dataclasses.asdict(self.settings),
+                "backbone_top": top and keras.saving.serialize_keras_object(top)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in ("backbone", "encoder", "decoder", "metric_loss", "backbone_top"):
+            if config.get(name) is not None:
+                config[name] = keras.saving.deserialize_keras_object(config[name])
+        settings = dict(config.pop("settings"))
+        for name in ("phase1_lambdas", "phase2_lambdas"):
+            settings[name] = tuple(settings[name])
+        return cls(settings=DVMLSettings(**settings), **config)
 
     def non_finite_weights(self) -> List[str]:
         """The paths of the float variables holding a NaN or an infinity: a model that must

@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 
+@keras.saving.register_keras_serializable(package="dvml_tf")
 class FusedBatchNormalization(keras.layers.BatchNormalization):
     """keras.layers.BatchNormalization, computed by tf.compat.v1.nn.fused_batch_norm on 4-D
     channels-last inputs (Keras's own computation for anything else)."""

@@ -9,6 +9,7 @@ from keras import layers
 LOG_VAR_LIMIT = 10.0
 
 
+@keras.saving.register_keras_serializable(package="dvml_tf")
 class SoftBound(layers.Layer):
     """limit * tanh(x / limit): the identity near 0, smoothly bounded, never a dead gradient."""
 

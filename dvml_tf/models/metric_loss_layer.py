@@ -13,6 +13,7 @@ from dvml_tf.losses.cross_batch_memory import CrossBatchMemory
 from dvml_tf.losses.metric import check_loss_settings, make_metric_loss
 
 
+@keras.saving.register_keras_serializable(package="dvml_tf")
 class MetricLossLayer(keras.layers.Layer):
     """The named metric loss of dvml_tf.losses.metric, its variables this layer's weights.
 

@@ -25,6 +25,7 @@ def _type_checking_imports():
 
 def test_type_checkers_see_every_public_name_where_it_is_defined():
     assert _type_checking_imports() == dvml_tf._PUBLIC
+    assert dvml_tf.__all__ == sorted(dvml_tf._PUBLIC)
 
 
 @pytest.mark.parametrize("name", sorted(dvml_tf._PUBLIC))
