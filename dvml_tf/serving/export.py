@@ -5,7 +5,8 @@ Signatures, both returning {"embeddings": float32 [N, D]}, L2-normalised z_I:
   (grayscale, RGB or RGBA, any size), decoded and preprocessed in the graph exactly
   as evaluation preprocesses them;
 - serve_images: `images`, float32 [N, H, W, 3] pixels in [0, 255], any H and W.
-The run's settings are in assets.extra/dvml_config.json. An export is written beside its
+What the model is (describe_model; a run's export adds its flags) is in
+assets.extra/dvml_config.json. An export is written beside its
 target and renamed into place, so a model server never sees a partial version.
 """
 import dataclasses
@@ -173,44 +174,56 @@ def identical_latest_version(model_root: str, metadata: dict) -> Optional[str]:
     return latest if same else None
 
 
+def describe_model(model: DVMLModel, step: int) -> dict:
+    """What an export's metadata says of the model itself: its embedding size, backbone
+    (the Keras model's name), metric loss and its settings, DVML's settings, and the
+    training step it was exported at."""
+    loss_settings = model.metric_loss.get_config()
+    for keras_key in ("name", "trainable", "dtype"):
+        loss_settings.pop(keras_key, None)
+    return {"embedding_dim": int(model.encoder.outputs[0].shape[-1]),
+            "backbone": model.backbone.name, "metric_loss": model.metric_loss.loss_name,
+            "metric_loss_settings": loss_settings, "dvml": model.settings.dvml,
+            "dvml_settings": dataclasses.asdict(model.settings), "train_step": step}
+
+
 def export_model(model: DVMLModel, config: RunConfig, step: int) -> Tuple[str, bool]:
+    """A training run's export (write_export), its metadata naming the run's backbone flag,
+    dataset and every flag it trained with."""
+    metadata = {**describe_model(model, step), "backbone": config.backbone,
+                "dataset": config.dataset, "training_flags": json.loads(config.to_json())}
+    return write_export(model, config.export_dir, config.model_name, config.image_size,
+                        config.resize_size, metadata)
+
+
+def write_export(model: DVMLModel, export_dir: str, model_name: str, image_size: int,
+                 resize_size: int, metadata: dict) -> Tuple[str, bool]:
     """Exports `model` once its weights are finite and the written SavedModel answers a
-    probe image; returns (the version's path, whether it is new): when the latest version
-    serves the same weights and preprocessing, nothing is written and it is returned."""
+    probe image, with `metadata` (describe_model's, at least) in assets.extra; returns
+    (the version's path, whether it is new): when the latest version serves the same
+    weights and preprocessing, nothing is written and it is returned."""
     bad = model.non_finite_weights()
     if bad:
-        raise UserError(f"step {step}: {len(bad)} weights hold NaN or infinite values (e.g. "
-                        f"{bad[0]}); nothing exported")
-    model_root = os.path.join(config.export_dir, config.model_name)
+        raise UserError(f"step {metadata['train_step']}: {len(bad)} weights hold NaN or "
+                        f"infinite values (e.g. {bad[0]}); nothing exported")
+    model_root = os.path.join(export_dir, model_name)
     try:
         os.makedirs(model_root, exist_ok=True)
     except OSError as error:
-        raise UserError(
-            f"--export_dir={config.export_dir}: cannot create ({error.strerror})"
-        ) from None
+        raise UserError(f"--export_dir={export_dir}: cannot create ({error.strerror})") from None
     if not os.access(model_root, os.W_OK):
-        raise UserError(f"--export_dir={config.export_dir}: not writable")
-    metadata = {
-        "embedding_dim": config.embedding_dim,
-        "backbone": config.backbone,
-        "image_size": config.image_size,
-        "resize_size": config.resize_size,
-        "metric_loss": config.metric_loss,
-        "dvml": config.dvml,
-        "dataset": config.dataset,
-        "train_step": step,
-        "training_flags": json.loads(config.to_json()),
-        "weights_sha256": served_weights_sha256(model),
-    }
+        raise UserError(f"--export_dir={export_dir}: not writable")
+    metadata = {**metadata, "image_size": image_size, "resize_size": resize_size,
+                "weights_sha256": served_weights_sha256(model)}
     remove_stale_partials(model_root)
     already = identical_latest_version(model_root, metadata)
     if already:
         return already, False
-    archive = embedding_archive(model, config.resize_size, config.image_size)
+    archive = embedding_archive(model, resize_size, image_size)
     staging = os.path.join(model_root, f".partial-{os.getpid()}-{uuid.uuid4().hex}")
     try:
         archive.write_out(staging, verbose=False)
-        check_serves(staging, config.image_size, config.embedding_dim)
+        check_serves(staging, image_size, metadata["embedding_dim"])
         extra = os.path.join(staging, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         with open(os.path.join(extra, METADATA_FILE), "w") as f:
@@ -240,9 +253,7 @@ def export(model: DVMLModel, export_dir: str, image_size: int,
     if image_size > resize_size:
         raise ValueError(f"image_size={image_size} exceeds resize_size={resize_size}: the "
                          "centre crop is taken from the resized image")
-    config = dataclasses.replace(
-        RunConfig(), export_dir=export_dir, model_name=model_name, image_size=image_size,
-        resize_size=resize_size, embedding_dim=model.encoder.outputs[0].shape[-1],
-        dvml=model.settings.dvml, metric_loss=model.metric_loss.loss_name, dataset="python")
+    step = int(model.steps_taken.numpy())
     with out_of_space_is_user_error(f"export_dir={export_dir}"):
-        return export_model(model, config, int(model.steps_taken.numpy()))[0]
+        return write_export(model, export_dir, model_name, image_size, resize_size,
+                            describe_model(model, step))[0]

@@ -1,5 +1,8 @@
 """The Python API: every public name resolves lazily; the metric losses work in a Keras 3
 model of one's own, as a keras.losses.Loss or, with variables, as a layer that fit trains."""
+import json
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -153,3 +156,26 @@ def test_an_export_that_answers_its_probe_with_nan_is_not_published(tmp_path):
     with pytest.raises(UserError, match="answers a probe image with .*nothing published"):
         dvml_tf.export(model, str(tmp_path), image_size=16)
     assert not list(tmp_path.rglob("saved_model.pb"))
+
+
+def test_a_python_export_s_metadata_describes_the_exported_model(tmp_path):
+    """Not a default run's: the backbone is the model's own (a Keras model of one's own),
+    the loss and DVML settings are the model's, and no flags or dataset are claimed."""
+    keras.utils.set_random_seed(0)
+    backbone = keras.Sequential([keras.Input([32, 32, 3]), keras.layers.Rescaling(1 / 255),
+                                 keras.layers.Conv2D(8, 3), keras.layers.GlobalAvgPool2D()],
+                                name="my_backbone")
+    model = dvml_tf.dvml_model(backbone, embedding_dim=8, metric_loss="multi_similarity",
+                               images_per_class=2, num_samples=3, ms_lambda=0.5,
+                               metric_reduction="mean")
+    path = dvml_tf.export(model, str(tmp_path), image_size=32, model_name="cars")
+    with open(os.path.join(path, "assets.extra", "dvml_config.json")) as f:
+        metadata = json.load(f)
+    assert metadata["backbone"] == "my_backbone"
+    assert metadata["embedding_dim"] == 8 and metadata["metric_loss"] == "multi_similarity"
+    assert metadata["metric_loss_settings"]["reduction"] == "mean"
+    assert metadata["metric_loss_settings"]["loss_options"]["ms_lambda"] == 0.5
+    assert metadata["dvml_settings"]["num_samples"] == 3 and metadata["dvml"] is True
+    assert metadata["image_size"] == metadata["resize_size"] == 32
+    assert metadata["train_step"] == 0
+    assert "training_flags" not in metadata and "dataset" not in metadata
