@@ -48,26 +48,41 @@ def build_model(config: RunConfig,
     keras.utils.set_random_seed(config.seed)
     with precision_policy(config.mixed_precision), \
             (strategy or tf.distribute.get_strategy()).scope():
-        backbone = build_backbone(config.backbone, config.image_size, config.backbone_weights,
-                                  config.hub_handle)
-        # A frozen backbone (trainable=False) also runs its batch norm in inference mode.
-        backbone.trainable = not config.freeze_backbone
-        top = (split_backbone(backbone, config.fine_tune_from).top if config.fine_tune_from
-               else None)
-        metric_loss = MetricLossLayer(
-            config.metric_loss, config.margin, config.images_per_class, config.npairs_l2_reg,
-            config.metric_reduction, max(config.num_proxies, 1), config.embedding_dim,
-            config.metric_loss_backend, config.cross_batch_memory,
-            config.cross_batch_memory_start, loss_options(config), name="metric_loss")
-        model = build_dvml_model(backbone, config.embedding_dim, metric_loss,
-                                 dvml_settings(config), config.decoder_hidden,
-                                 config.variance_heads_init, top)
+        model = _network(config, config.backbone_weights)
         optimizer = keras.optimizers.Adam(config.learning_rate)
         if config.mixed_precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
         model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
     return model
+
+
+def build_network_to_restore(config: RunConfig,
+                             strategy: Optional[tf.distribute.Strategy] = None) -> DVMLModel:
+    """The run's DVMLModel with fresh weights for a checkpoint to restore, for inference:
+    the process's random seed is left alone, no optimizer is made and no backbone weights
+    file is read (the checkpoint holds the trained weights)."""
+    with precision_policy(config.mixed_precision), \
+            (strategy or tf.distribute.get_strategy()).scope():
+        return _network(config, "none")
+
+
+def _network(config: RunConfig, backbone_weights: str) -> DVMLModel:
+    """The run's DVMLModel (backbone with `backbone_weights`, heads, decoder, loss layer)."""
+    backbone = build_backbone(config.backbone, config.image_size, backbone_weights,
+                              config.hub_handle)
+    # A frozen backbone (trainable=False) also runs its batch norm in inference mode.
+    backbone.trainable = not config.freeze_backbone
+    top = (split_backbone(backbone, config.fine_tune_from).top if config.fine_tune_from
+           else None)
+    metric_loss = MetricLossLayer(
+        config.metric_loss, config.margin, config.images_per_class, config.npairs_l2_reg,
+        config.metric_reduction, max(config.num_proxies, 1), config.embedding_dim,
+        config.metric_loss_backend, config.cross_batch_memory,
+        config.cross_batch_memory_start, loss_options(config), name="metric_loss")
+    return build_dvml_model(backbone, config.embedding_dim, metric_loss,
+                            dvml_settings(config), config.decoder_hidden,
+                            config.variance_heads_init, top)
 
 
 def loss_options(config: RunConfig) -> dict:

@@ -20,7 +20,7 @@ from dvml_tf.config import (
 from dvml_tf.errors import UserError, first_line
 from dvml_tf.files import WEIGHTS_SUFFIX, write_json_atomically
 from dvml_tf.models.dvml import DVMLModel
-from dvml_tf.training.build import build_model
+from dvml_tf.training.build import build_network_to_restore
 
 CHECKPOINT_SUBDIR = "checkpoints"
 
@@ -34,12 +34,13 @@ def checkpoint_manager(model: DVMLModel, model_dir: str,
 
 
 def restore_latest(manager: tf.train.CheckpointManager) -> Optional[str]:
-    """Restores the newest checkpoint, if any; returns its path or None. A checkpoint whose
-    weights are not all finite is refused in one line."""
+    """Restores the newest checkpoint, if any, into the objects of the manager's checkpoint
+    (a model without its optimizer takes the model's part); returns its path or None. A
+    checkpoint whose weights are not all finite is refused in one line."""
     path = manager.latest_checkpoint
     if path:
         try:
-            manager.checkpoint.restore(path).assert_existing_objects_matched()
+            manager.checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
         except (IndexError, tf.errors.DataLossError) as error:
             raise UserError(f"{path}: damaged or cut short ({first_line(error)}); it "
                             "cannot be loaded") from None
@@ -115,7 +116,9 @@ def check_resumable(config: RunConfig) -> None:
 def load_trained_model(model_dir: str, config: Optional[RunConfig] = None,
                        strategy: Optional[tf.distribute.Strategy] = None
                        ) -> Tuple[DVMLModel, RunConfig]:
-    """(model restored from the newest checkpoint in `model_dir`, the run's config).
+    """(model restored from the newest checkpoint in `model_dir`, the run's config), for
+    inference: from the checkpoint alone (build_network_to_restore: no seed set, no
+    optimizer, no backbone weights file read).
 
     `config` defaults to the run's saved settings; one passed in keeps its own settings
     but takes the network's from the trained run.
@@ -123,8 +126,10 @@ def load_trained_model(model_dir: str, config: Optional[RunConfig] = None,
     trained = load_run_config(model_dir)
     if config is not None:
         trained = config_with_architecture(config, trained)
-    model = build_model(trained, strategy)
-    if not restore_latest(checkpoint_manager(model, model_dir)):
+    model = build_network_to_restore(trained, strategy)
+    model_only = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
+                                            os.path.join(model_dir, CHECKPOINT_SUBDIR), None)
+    if not restore_latest(model_only):
         raise UserError(f"--model_dir={model_dir}: no checkpoint to load; train first")
     return model, trained
 

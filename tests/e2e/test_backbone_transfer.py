@@ -2,6 +2,8 @@
 with that backbone frozen (--freeze_backbone): what the pretrained and frozen regimes of
 benchmarks/quality.py rest on."""
 import logging
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -81,3 +83,27 @@ def test_freezing_random_features_warns(tmp_path, caplog):
         run_modes(parse_config(TINY + ["--train_steps=1", "--freeze_backbone",
                                        f"--model_dir={tmp_path / 'run'}"]))
     assert "--freeze_backbone with --backbone_weights=none" in caplog.text
+
+
+def test_a_fine_tuned_run_loads_for_inference_from_its_checkpoint_alone(stage1, tmp_path):
+    """Its --backbone_weights file moved away, dvml_tf.load still embeds as the trained
+    model does; loading leaves the process's random state alone and makes no optimizer."""
+    import dvml_tf
+
+    path, _ = stage1
+    moved = str(tmp_path / "backbone.weights.h5")
+    shutil.copy(path, moved)
+    run = str(tmp_path / "fine_tuned")
+    run_modes(parse_config(TINY + ["--train_steps=3", f"--backbone_weights={moved}",
+                                   f"--model_dir={run}"]))
+    trained, _ = load_trained_model(run)
+    assert getattr(trained, "optimizer", None) is None
+    images = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)
+    expected = dvml_tf.Embedder.from_model(trained, 16, 18).embed(images)
+    os.remove(moved)
+    np.random.seed(7)
+    first_draw = np.random.random()
+    np.random.seed(7)
+    embedder = dvml_tf.load(run)
+    assert np.random.random() == first_draw
+    np.testing.assert_allclose(embedder.embed(images), expected, rtol=1e-5, atol=1e-6)

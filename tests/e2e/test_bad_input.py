@@ -190,9 +190,11 @@ def test_a_truncated_or_edited_run_config_is_one_line_naming_it(trained_run_dir,
 def test_a_checkpoint_of_non_finite_weights_is_not_resumed_evaluated_or_exported(
         trained_run_dir, tmp_path):
     """A NaN checkpoint (written by hand: training itself never writes one) is refused."""
-    from dvml_tf.training.checkpoints import checkpoint_manager, load_trained_model
+    from dvml_tf.training.build import build_model
+    from dvml_tf.training.checkpoints import checkpoint_manager, load_run_config, restore_latest
 
-    model, _ = load_trained_model(str(trained_run_dir))
+    model = build_model(load_run_config(str(trained_run_dir)))  # with its optimizer
+    restore_latest(checkpoint_manager(model, str(trained_run_dir)))
     model.encoder.get_layer("z_invariant").kernel.assign(
         np.full(model.encoder.get_layer("z_invariant").kernel.shape, np.inf, np.float32))
     model.steps_taken.assign(3)
