@@ -1,7 +1,7 @@
 """`load(path)`: a trained run or an export as an `Embedder`, which turns images (file
 paths, encoded bytes or pixel arrays) into unit embeddings in numpy."""
 import os
-from typing import Callable, Sequence, Union
+from typing import Callable, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -40,40 +40,73 @@ class Embedder:
         """float32 [N, D] unit embeddings of `images`, in order: a list of file paths, a list
         of encoded JPEG/PNG/GIF/BMP bytes, or pixels [N, H, W, 3] (or [H, W, 3]) in
         [0, 255] of any numeric dtype (float pixels in [0, 1] are refused: multiply them by
-        255)."""
-        decoded = _decoded(images)
+        255). A file that cannot be read, or bytes TensorFlow does not decode as an image,
+        is a one-line UserError (embed_files skips them instead)."""
+        if isinstance(images, (str, bytes)):
+            raise TypeError("images: a list of paths or of encoded images, or a pixel array; "
+                            "not a single one (wrap it in a list)")
+        if isinstance(images, np.ndarray) and images.dtype.kind in "uif":
+            images = check_pixels(images)
+            decoded = list(images[None] if images.ndim == 3 else images)
+        else:
+            decoded, _, refused = _decoded(images)
+            if refused:
+                name, reason = next(iter(refused.items()))
+                raise UserError(f"{name}: {reason}")
         if not decoded:
             raise UserError("no images to embed")
-        chunks, start = [], 0
-        while start < len(decoded):  # runs of images of one size, batch_size at most
-            end = start + 1
-            while (end < len(decoded) and end - start < batch_size
-                   and decoded[end].shape == decoded[start].shape):
-                end += 1
-            batch = tf.cast(tf.stack(decoded[start:end]), tf.float32)
-            chunks.append(np.asarray(self._embed_pixels(batch)))
-            start = end
-        return np.concatenate(chunks).astype(np.float32)
+        return self._embed_decoded(decoded, batch_size)
+
+    def embed_files(self, paths: Sequence[str], batch_size: int = 64
+                    ) -> Tuple[np.ndarray, List[str], Dict[str, str]]:
+        """(embeddings [N, D] of the usable files, those N paths, {path: why not} for the
+        others): what a gallery index and its queries take, skipping rather than stopping."""
+        decoded, kept, refused = _decoded(list(paths))
+        if not decoded:
+            return np.zeros((0, 0), np.float32), [], refused
+        return self._embed_decoded(decoded, batch_size), kept, refused
+
+    def _embed_decoded(self, decoded: List, batch_size: int) -> np.ndarray:
+        """Embeddings of [H, W, 3] images, in order, in batches of one size each."""
+        by_shape: Dict[tuple, List[int]] = {}
+        for position, image in enumerate(decoded):
+            by_shape.setdefault(tuple(image.shape), []).append(position)
+        embeddings = [None] * len(decoded)
+        for positions in by_shape.values():
+            for start in range(0, len(positions), batch_size):
+                chunk = positions[start:start + batch_size]
+                batch = tf.cast(tf.stack([decoded[i] for i in chunk]), tf.float32)
+                for i, row in zip(chunk, np.asarray(self._embed_pixels(batch))):
+                    embeddings[i] = row
+        return np.stack(embeddings).astype(np.float32)
 
 
-def _decoded(images: Images):
-    """Each image as a [H, W, 3] tensor; a one-line UserError names a file that cannot be
-    read or decoded, a ValueError pixels out of [0, 255] (check_pixels)."""
-    if isinstance(images, (str, bytes)):
-        raise TypeError("images: a list of paths or of encoded images, or a pixel array; "
-                        "not a single one (wrap it in a list)")
-    if isinstance(images, np.ndarray) and images.dtype.kind in "uif":
-        images = check_pixels(images)
-        return list(images[None] if images.ndim == 3 else images)
-    decoded = []
-    for item in images:
-        name = "an image" if isinstance(item, bytes) else str(item)
-        try:
-            data = item if isinstance(item, bytes) else read_file(item)
-            decoded.append(decode_image(tf.constant(data)))
-        except (OSError, tf.errors.InvalidArgumentError):
-            raise UserError(f"{name}: cannot be read or decoded as an image") from None
-    return decoded
+def _read_and_decode(item: Union[str, bytes]):
+    """(the image [H, W, 3] or None, why not or None) of a file path or encoded bytes: the
+    one rule of every embedder for what cannot be embedded."""
+    try:
+        data = item if isinstance(item, bytes) else read_file(item)
+    except OSError as error:
+        return None, f"cannot read ({error.strerror})"
+    try:
+        return decode_image(tf.constant(data)), None
+    except tf.errors.InvalidArgumentError:
+        return None, "not an image TensorFlow decodes"
+
+
+def _decoded(items: Sequence[Union[str, bytes]]):
+    """([H, W, 3] images of the usable items, their names, {name: why not} of the
+    others); a path is its own name, bytes are "image N"."""
+    decoded, kept, refused = [], [], {}
+    for position, item in enumerate(items):
+        name = f"image {position}" if isinstance(item, bytes) else str(item)
+        image, reason = _read_and_decode(item)
+        if reason:
+            refused[name] = reason
+        else:
+            decoded.append(image)
+            kept.append(name)
+    return decoded, kept, refused
 
 
 def load(path: str) -> Embedder:

@@ -1,11 +1,11 @@
 """A retrieval index over an exported model: embed a gallery folder, then query it
 (the command line: dvml_tf/cli/index.py).
 
-`build_index` embeds every image under --images (recursively) with the export's
-serving_default signature and stores an exact faiss index with the image paths in
---index: a folder it creates (or an empty one), marked as its own; it refuses any other
-folder, so it never deletes or overwrites a user's files, and replaces its index file
-atomically.
+`build_index` embeds every image under --images (recursively) with the export (the
+package's one Embedder, skipping what it cannot embed) and stores an exact faiss index
+with the image paths in --index: a folder it creates (or an empty one), marked as its
+own; it refuses any other folder, so it never deletes or overwrites a user's files, and
+replaces its index file atomically.
 `query_index` gives, per query image, its k nearest gallery images and their Euclidean
 distances (embeddings are unit vectors).
 """
@@ -14,14 +14,11 @@ import os
 import uuid
 from typing import Dict, List, Tuple
 
-import numpy as np
-import tensorflow as tf
-
 from dvml_tf.data.images import usable_images
+from dvml_tf.embedder import Embedder, load
 from dvml_tf.errors import UserError
-from dvml_tf.files import read_file
 from dvml_tf.retrieval import RetrievalIndex
-from dvml_tf.serving.export import load_export, resolve_export
+from dvml_tf.serving.export import resolve_export
 
 INDEX_FILE = "index.npz"
 MARKER_FILE = "DVML_INDEX"
@@ -29,43 +26,11 @@ MARKER_TEXT = ("A dvml_tf retrieval index: `python -m dvml_tf.cli.index build` r
                f"{INDEX_FILE} in this folder, and writes into no folder without this file.\n")
 
 
-class ExportedEmbedder:
-    """Embeds encoded images with an export's serving_default signature."""
-
-    def __init__(self, export_path: str):
-        self.path = resolve_export(export_path)
-        self._serve = load_export(self.path).signatures["serving_default"]
-
-    def __call__(self, encoded_images: List[bytes]) -> np.ndarray:
-        return self._serve(image_bytes=tf.constant(encoded_images))["embeddings"].numpy()
-
-    def embed_files(self, paths: List[str], batch_size: int = 32
-                    ) -> Tuple[np.ndarray, List[str], Dict[str, str]]:
-        """(embeddings, kept paths, {path: why it was skipped}): files that cannot be read
-        or decoded are skipped, each with its reason."""
-        kept, chunks, skipped = [], [], {}
-        for start in range(0, len(paths), batch_size):
-            batch, encoded = [], []
-            for path in paths[start:start + batch_size]:
-                try:
-                    encoded.append(read_file(path))
-                    batch.append(path)
-                except OSError as error:
-                    skipped[path] = f"cannot read ({error.strerror})"
-            if not batch:
-                continue
-            try:
-                chunks.append(self(encoded))
-                kept.extend(batch)
-            except tf.errors.InvalidArgumentError:
-                for path, data in zip(batch, encoded):  # find the culprit(s)
-                    try:
-                        chunks.append(self([data]))
-                        kept.append(path)
-                    except tf.errors.InvalidArgumentError:
-                        skipped[path] = "not an image TensorFlow decodes"
-        embeddings = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
-        return embeddings, kept, skipped
+def export_embedder(export_path: str) -> Tuple[str, Embedder]:
+    """(the export's resolved version folder, its Embedder): the package's one embedder,
+    which skips with embed_files what it refuses with embed."""
+    path = resolve_export(export_path)
+    return path, load(path)
 
 
 def gallery_files(root: str) -> List[str]:
@@ -125,7 +90,7 @@ def build_index(export_path: str, image_root: str, index_dir: str, batch_size: i
     """Embeds the gallery and writes the index into its own folder; returns its size."""
     check_index_folder(index_dir)
     images = gallery_files(image_root)
-    embedder = ExportedEmbedder(export_path)
+    export, embedder = export_embedder(export_path)
     embeddings, paths, skipped = embedder.embed_files(images, batch_size)
     for path, reason in skipped.items():
         logging.warning("skipped %s: %s", path, reason)
@@ -133,7 +98,7 @@ def build_index(export_path: str, image_root: str, index_dir: str, batch_size: i
         raise UserError(f"--images={image_root}: no image could be decoded")
     claim_index_folder(index_dir)
     index = RetrievalIndex(embeddings, [os.path.abspath(path) for path in paths],
-                           {"export": os.path.abspath(embedder.path)})
+                           {"export": os.path.abspath(export)})
     write_index_file(index_dir, index)
     return len(paths)
 
@@ -155,7 +120,7 @@ def query_index(index_dir: str, query_paths: List[str], k: int
     """([{"query": path, "neighbors": [{"image": path, "distance": d}, ...]}, ...] for
     every query image that could be embedded, {path: why not} for the others)."""
     index, export_path = read_index(index_dir)
-    embeddings, kept, failed = ExportedEmbedder(export_path).embed_files(list(query_paths))
+    embeddings, kept, failed = export_embedder(export_path)[1].embed_files(list(query_paths))
     if kept and embeddings.shape[1] != index.dim:
         raise UserError(f"--index={index_dir}: {export_path} now gives {embeddings.shape[1]}-d "
                         f"embeddings, the index holds {index.dim}-d ones; build it again")

@@ -137,7 +137,7 @@ def test_export_that_is_not_a_savedmodel_is_one_line(tmp_path):
     version = tmp_path / "dvml_x" / "1"
     version.mkdir(parents=True)
     (version / "saved_model.pb").write_bytes(b"not a protobuf")
-    message = one_line_error(index.ExportedEmbedder, str(tmp_path / "dvml_x"))
+    message = one_line_error(index.export_embedder, str(tmp_path / "dvml_x"))
     assert str(version) in message and "not a dvml_tf export" in message
 
 

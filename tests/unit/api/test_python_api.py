@@ -179,3 +179,32 @@ def test_a_python_export_s_metadata_describes_the_exported_model(tmp_path):
     assert metadata["image_size"] == metadata["resize_size"] == 32
     assert metadata["train_step"] == 0
     assert "training_flags" not in metadata and "dataset" not in metadata
+
+
+def test_one_embedder_one_bad_file_rule_raised_by_embed_skipped_by_embed_files(tmp_path):
+    """The gallery index and Python's embed share the Embedder: embed stops at a file
+    embed_files skips, with the same reason; images of several sizes keep their order."""
+    from helpers import tiny_model
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    good = []
+    for i, size in enumerate((16, 20, 16, 24, 20)):
+        path = tmp_path / f"good_{i}.png"
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
+        good.append(str(path))
+    text, missing = tmp_path / "notes.png", str(tmp_path / "missing.png")
+    text.write_text("not an image")
+    embedder = dvml_tf.Embedder.from_model(tiny_model(), 16, 16)
+    embeddings, kept, skipped = embedder.embed_files([good[0], str(text), missing] + good[1:])
+    assert kept == good
+    assert skipped == {str(text): "not an image TensorFlow decodes",
+                       missing: "cannot read (No such file or directory)"}
+    one_by_one = np.concatenate([embedder.embed([path]) for path in good])
+    np.testing.assert_allclose(embeddings, one_by_one, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(embedder.embed(good, batch_size=2), one_by_one, rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(UserError, match=rf"^{text}: not an image TensorFlow decodes$"):
+        embedder.embed([good[0], str(text)])
+    with pytest.raises(ValueError, match=rf"^{missing}: cannot read \(No such file"):
+        embedder.embed([missing])
