@@ -21,6 +21,7 @@ from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.errors import UserError
 from dvml_tf.losses.backend import BACKENDS, check_backend
 from dvml_tf.losses.metric import (
+    CIRCLE_GAMMA,
     MEMORY_LOSSES,
     METRIC_LOSSES,
     MS_ALPHA,
@@ -95,6 +96,8 @@ class RunConfig:
     proxy_lr_multiplier: float = _setting(
         PROXY_LR_MULTIPLIER, "--metric_loss=proxy_anchor: the proxies' learning rate over "
         "--learning_rate (the paper's 100).")
+    circle_gamma: float = _setting(CIRCLE_GAMMA, "--metric_loss=circle: gamma, the scale "
+                                   "(Sun et al. 2020; --margin is its m).")
     cross_batch_memory: int = _setting(
         0, "XBM (Wang et al. 2020): pair the batch with the last N training embeddings too, "
         f"for --metric_loss={' or '.join(MEMORY_LOSSES)}; 0: no memory.")
@@ -381,7 +384,8 @@ def validate(config: RunConfig) -> None:
                         "class) or positive")
     check_loss_settings(config.metric_loss, config.proxy_lr_multiplier,
                         config.cross_batch_memory, config.margin, config.ms_alpha,
-                        config.ms_beta, config.ms_lambda, config.proxy_anchor_alpha)
+                        config.ms_beta, config.ms_lambda, config.proxy_anchor_alpha,
+                        config.circle_gamma)
     memory_bytes = 4 * config.cross_batch_memory * config.embedding_dim
     if memory_bytes > physical_memory() // 4:
         raise UserError(f"--cross_batch_memory={config.cross_batch_memory}: "

@@ -85,3 +85,23 @@ def slow_memory_after(history, size):
     where = {k: n for n, k in enumerate(kept)}
     return ([rows[k] for k in kept], [labels[k] for k in kept],
             [where.get(first + i) for i in range(len(history[-1][0]))])
+
+
+def slow_circle(anchors, anchor_labels, candidates, candidate_labels, skip, gamma=80.0,
+                margin=0.4):
+    """Sun et al. 2020, eq. 4 with its self-paced weights, one anchor at a time; skip(i, j):
+    no pair. An anchor without a positive or a negative pair pays 0 (None: not counted)."""
+    losses = []
+    for i, (a, y) in enumerate(zip(anchors, anchor_labels)):
+        s = {j: float(np.dot(unit(a), unit(c))) for j, c in enumerate(candidates)
+             if not skip(i, j)}
+        positives = [s[j] for j in s if candidate_labels[j] == y]
+        negatives = [s[j] for j in s if candidate_labels[j] != y]
+        if not positives or not negatives:
+            losses.append(None)
+            continue
+        p_sum = sum(math.exp(-gamma * max(1 + margin - v, 0) * (v - (1 - margin)))
+                    for v in positives)
+        n_sum = sum(math.exp(gamma * max(v + margin, 0) * (v - margin)) for v in negatives)
+        losses.append(math.log1p(p_sum * n_sum))
+    return losses

@@ -2,7 +2,8 @@
 
 Batches are P classes x K images, class-contiguous. The triplet, N-pair, lifted and
 contrastive losses call TF-Addons or the package's own (backend.py, standard.py);
-margin_dws, proxy_nca, angular, multi_similarity and proxy_anchor are the package's own.
+margin_dws, proxy_nca, angular, multi_similarity, proxy_anchor and circle are the package's
+own.
 Reduction: "mean" averages each loss over its terms, as TF-Addons does; "sum" adds them,
 as eqs. 2 and 4 are printed (a sum over the batch's triplets), which weighs Lm against
 the KL and the reconstruction about (number of terms) times more. N-pair's eq. 3 is
@@ -21,6 +22,9 @@ import tensorflow as tf
 from dvml_tf.errors import UserError
 from dvml_tf.losses.angular import angular_terms
 from dvml_tf.losses.backend import loss_functions
+from dvml_tf.losses.circle import GAMMA as CIRCLE_GAMMA
+from dvml_tf.losses.circle import MARGIN as CIRCLE_MARGIN
+from dvml_tf.losses.circle import circle_terms
 from dvml_tf.losses.margin_dws import INITIAL_BETA, margin_dws_loss
 from dvml_tf.losses.multi_similarity import ALPHA as MS_ALPHA
 from dvml_tf.losses.multi_similarity import BASE as MS_LAMBDA
@@ -67,6 +71,7 @@ class LossOptions(NamedTuple):
     ms_lambda: float
     proxy_anchor_alpha: float
     proxy_lr_multiplier: float
+    circle_gamma: float  # Circle loss's scale gamma
     # (name, initial value as a float32 array) -> a trainable variable: tf.Variable in
     # Keras-free code, a Keras layer's add_weight in a model (Keras 3 trains only its own).
     make_variable: Callable
@@ -243,6 +248,30 @@ def _proxy_anchor(options):
     return MetricLoss(loss, (proxies,))
 
 
+def _circle(options):
+    """Circle loss over the batch (an image is no pair of itself); --margin is its m. The
+    mean is over the anchors with a positive and a negative pair, as keras.losses.Circle
+    averages."""
+
+    def reduce(terms_and_counted):
+        terms, counted = terms_and_counted
+        if options.reduction == "sum":
+            return tf.reduce_sum(terms)
+        return tf.math.divide_no_nan(tf.reduce_sum(terms),
+                                     tf.reduce_sum(tf.cast(counted, tf.float32)))
+
+    def loss(embeddings, labels, seed=None):
+        itself = tf.cast(tf.eye(tf.shape(embeddings)[0]), tf.bool)
+        return reduce(circle_terms(embeddings, labels, embeddings, labels, itself,
+                                   options.circle_gamma, options.margin))
+
+    def memory_loss(embeddings, labels, memory, memory_labels, ignored):
+        return reduce(circle_terms(embeddings, labels, memory, memory_labels, ignored,
+                                   options.circle_gamma, options.margin))
+
+    return MetricLoss(loss, memory_fn=memory_loss)
+
+
 def _angular(options):
     """The angular loss on the first two images of each class; --margin is alpha in degrees."""
 
@@ -270,31 +299,35 @@ _LOSSES = {
     "angular": (45.0, lambda fns, o: _angular(o)),
     "multi_similarity": (0.1, lambda fns, o: _multi_similarity(o)),
     "proxy_anchor": (0.1, lambda fns, o: _proxy_anchor(o)),
+    "circle": (CIRCLE_MARGIN, lambda fns, o: _circle(o)),
 }
 METRIC_LOSSES = tuple(_LOSSES)
 # The losses with trainable variables of their own; those with one proxy per class.
 VARIABLE_LOSSES = ("margin_dws", "proxy_nca", "proxy_anchor")
 PROXY_LOSSES = ("proxy_nca", "proxy_anchor")
 # The losses that can pair the batch with a cross-batch memory (--cross_batch_memory).
-MEMORY_LOSSES = ("contrastive", "multi_similarity")
+MEMORY_LOSSES = ("contrastive", "multi_similarity", "circle")
 
 
 def check_loss_settings(name: str, proxy_lr_multiplier: float = PROXY_LR_MULTIPLIER,
                         cross_batch_memory: int = 0, margin: Optional[float] = None,
                         ms_alpha: float = MS_ALPHA, ms_beta: float = MS_BETA,
                         ms_lambda: float = MS_LAMBDA,
-                        proxy_anchor_alpha: float = PROXY_ANCHOR_ALPHA) -> None:
+                        proxy_anchor_alpha: float = PROXY_ANCHOR_ALPHA,
+                        circle_gamma: float = CIRCLE_GAMMA) -> None:
     """Raises UserError, naming the flag, for settings of the loss `name` that no run can
     use: the one check of the command line's settings and of the Python API's. Every number
     finite; the scales (alphas, beta) and the proxies' multiplier positive, as a zero or
     negative scale trains nothing or the inverted objective; a margin not negative."""
     numbers = dict(proxy_lr_multiplier=proxy_lr_multiplier, margin=margin, ms_alpha=ms_alpha,
-                   ms_beta=ms_beta, ms_lambda=ms_lambda, proxy_anchor_alpha=proxy_anchor_alpha)
+                   ms_beta=ms_beta, ms_lambda=ms_lambda, proxy_anchor_alpha=proxy_anchor_alpha,
+                   circle_gamma=circle_gamma)
     for setting, value in numbers.items():
         if value is not None and not (isinstance(value, (int, float))
                                       and not isinstance(value, bool) and math.isfinite(value)):
             raise UserError(f"--{setting}={value}: must be a finite number")
-    for setting in ("proxy_lr_multiplier", "ms_alpha", "ms_beta", "proxy_anchor_alpha"):
+    for setting in ("proxy_lr_multiplier", "ms_alpha", "ms_beta", "proxy_anchor_alpha",
+                    "circle_gamma"):
         if numbers[setting] <= 0:
             raise UserError(f"--{setting}={numbers[setting]} must be positive (a scale)")
     if margin is not None and margin < 0:
@@ -313,13 +346,15 @@ def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class
                      ms_beta: float = MS_BETA, ms_lambda: float = MS_LAMBDA,
                      proxy_anchor_alpha: float = PROXY_ANCHOR_ALPHA,
                      proxy_lr_multiplier: float = PROXY_LR_MULTIPLIER,
+                     circle_gamma: float = CIRCLE_GAMMA,
                      make_variable: Callable = plain_variable) -> MetricLoss:
     """Builds the named metric loss; batches are P classes x K images, class-contiguous.
     `backend` (auto, tfa, own) picks who computes the standard losses (backend.py);
     `reduction` is "mean" here, as TF-Addons reduces (a run's --metric_reduction defaults
     to "sum", config.py says why); proxy_nca and proxy_anchor need `num_proxies` (one per
     training class) of `embedding_dim`; `ms_*` are Multi-Similarity's alpha, beta, lambda,
-    `proxy_anchor_alpha` and `proxy_lr_multiplier` Proxy-Anchor's (the papers' defaults);
+    `proxy_anchor_alpha` and `proxy_lr_multiplier` Proxy-Anchor's, `circle_gamma` Circle
+    loss's (the papers' defaults);
     `make_variable(name, initial)` makes the loss's own variables."""
     if name not in _LOSSES:
         raise UserError(f"--metric_loss={name} is unknown; choose one of "
@@ -331,10 +366,10 @@ def make_metric_loss(name: str, margin: Optional[float] = None, images_per_class
         raise UserError(f"--metric_loss={name} needs --num_proxies (one per training "
                         "class) and --embedding_dim")
     check_loss_settings(name, proxy_lr_multiplier, 0, margin, ms_alpha, ms_beta, ms_lambda,
-                        proxy_anchor_alpha)
+                        proxy_anchor_alpha, circle_gamma)
     default_margin, build = _LOSSES[name]
     options = LossOptions(default_margin if margin is None else margin, images_per_class,
                           npairs_l2_reg, reduction, num_proxies, embedding_dim, ms_alpha,
                           ms_beta, ms_lambda, proxy_anchor_alpha, proxy_lr_multiplier,
-                          make_variable)
+                          circle_gamma, make_variable)
     return build(loss_functions(backend), options)

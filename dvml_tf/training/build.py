@@ -89,7 +89,7 @@ def loss_options(config: RunConfig) -> dict:
     """The loss's own settings (Multi-Similarity's, Proxy-Anchor's) of `config`."""
     return dict(ms_alpha=config.ms_alpha, ms_beta=config.ms_beta, ms_lambda=config.ms_lambda,
                 proxy_anchor_alpha=config.proxy_anchor_alpha,
-                proxy_lr_multiplier=config.proxy_lr_multiplier)
+                proxy_lr_multiplier=config.proxy_lr_multiplier, circle_gamma=config.circle_gamma)
 
 
 def _check_backbone(backbone) -> None:
