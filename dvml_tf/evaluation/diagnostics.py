@@ -16,6 +16,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 from scipy import stats
 
+from dvml_tf.evaluation.kolmogorov import ks_sf
 from dvml_tf.evaluation.metrics import l2_normalize
 
 # Burda et al. 2016: a unit is active when Cov over x of mu exceeds this.
@@ -45,7 +46,8 @@ def ks_p_values(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
     KS p-value of the standardised central features against N(0, 1) (dimensions without
     spread left out; classes without any, too). Classes of one size are tested together:
     the statistic D = max_i max(i/n - F(z_(i)), F(z_(i)) - (i-1)/n) over the sorted
-    z_(i), and its exact p-value P(D_n >= D), as scipy's kstest computes them one by one."""
+    z_(i), and its exact p-value P(D_n >= D) (kolmogorov.ks_sf), as scipy's kstest computes
+    them one by one."""
     central = embeddings - class_centres(embeddings, labels)
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     members = np.argsort(inverse, kind="stable")
@@ -59,7 +61,7 @@ def ks_p_values(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
         cdf = stats.norm.cdf(np.sort(block / np.where(usable, spread, 1)[:, None], axis=1))
         rank = np.arange(1, n + 1)[None, :, None]
         statistic = np.maximum((rank / n - cdf).max(axis=1), (cdf - (rank - 1) / n).max(axis=1))
-        summed = np.where(usable, stats.kstwo.sf(statistic, n), 0.0).sum(axis=1)
+        summed = np.where(usable, ks_sf(statistic, n), 0.0).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             p_values[group] = summed / usable.sum(axis=1)
     return p_values[np.isfinite(p_values)]
