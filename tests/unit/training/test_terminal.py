@@ -157,3 +157,25 @@ def test_progress_says_when_steps_were_skipped_and_shows_no_loss_before_a_finite
         progress.on_train_batch_end(step, {"loss": 0.0})  # what Keras reports then
     line = log_file.getvalue().splitlines()[-1]
     assert "loss -  50 skipped (non-finite)" in line and "loss 0" not in line
+
+
+@pytest.mark.parametrize("stream", [FakeTerminal, FakeFile])
+def test_a_long_count_asks_the_terminal_only_when_a_redraw_is_due(stream, monkeypatch):
+    """SOP's preparation counts 720,439 files: each advance asking isatty cost 35 s."""
+    status = _status_on(stream(), monkeypatch)
+    asked = []
+    monkeypatch.setattr(terminal.StatusLine, "is_tty",
+                        lambda self: asked.append(1) or self.stream.isatty())
+    clock = iter(range(10**6))
+    monkeypatch.setattr(terminal.time, "monotonic", lambda: next(clock) / 1000.0)
+    progress = terminal.CountProgress("writing", total=100_000)
+    for _ in range(100_000):  # 100 s of the fake clock
+        progress.advance()
+    # Once per redraw interval (a redraw asks once more, in show).
+    assert len(asked) <= 2 * (100 / progress.redraw_seconds + 1)
+    shown = status.getvalue()
+    if stream is FakeTerminal:  # the last redraw within the last 0.25 s (250 counts)
+        last = int(shown.rsplit("writing: ", 1)[1].split(" /")[0].replace(",", ""))
+        assert last >= 100_000 - 250
+    else:  # a line every 30 s: at 30, 60 and 90 s
+        assert shown.count("writing: ") == 3
