@@ -38,6 +38,9 @@ class MetricLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         labels = tf.reshape(tf.cast(y_true, tf.int32), [-1])
+        rows, count = y_pred.shape[0], labels.shape[0]
+        if rows is not None and count is not None and rows != count:
+            raise ValueError(f"y_true: {count} labels for {rows} embeddings (one per row)")
         return self._fn(tf.cast(y_pred, tf.float32), labels, None)
 
     def get_config(self):

@@ -1,4 +1,5 @@
 """tf.data pipelines: class-balanced training batches and ordered evaluation batches."""
+import os
 from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -111,8 +112,12 @@ def pk_batches(images: Union[np.ndarray, Sequence[str]], labels: Sequence[int],
         split = ImageSplit(np.round(images).astype(np.uint8), labels.astype(np.int64), ARRAY)
         image_size = image_size or images.shape[1]
     else:
-        split = ImageSplit(np.asarray(images, dtype=object).astype(str), np.asarray(labels),
-                           PATHS)
+        paths = np.asarray(images, dtype=object).astype(str)
+        missing = [path for path in paths if not os.path.isfile(path)]
+        if missing:  # found here, not at the first batch that draws one
+            raise ValueError(f"images: {len(missing):,} of {len(paths):,} paths are no "
+                             f"file (e.g. {missing[0]})")
+        split = ImageSplit(paths, np.asarray(labels), PATHS)
     if not image_size:
         raise ValueError("image_size is needed for images given as file paths")
     table = sampling.class_table_for_batches(split.labels, classes_per_batch, images_per_class)

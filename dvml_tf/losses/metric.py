@@ -109,8 +109,24 @@ def _batch_size(labels):
     return tf.size(labels)
 
 
+def _with_a_proxy(labels, num_proxies):
+    """`labels`, each checked to index the proxy table [0, num_proxies): a label beyond it
+    would have no proxy and train nothing, silently (an error naming the table's size)."""
+    with tf.control_dependencies([tf.debugging.assert_less(
+            labels, tf.cast(num_proxies, labels.dtype),
+            message=f"a label is beyond the proxy table of {num_proxies} (labels must be "
+                    f"0 to {num_proxies - 1}: num_classes / --num_proxies)"),
+            tf.debugging.assert_non_negative(labels, message="a label is negative")]):
+        return tf.identity(labels)
+
+
 def _pairs_of(embeddings, labels, images_per_class):
-    """(anchors [P, D], positives [P, D], their labels [P]): each class's first two images."""
+    """(anchors [P, D], positives [P, D], their labels [P]): each class's first two images.
+    A batch whose size is known and no multiple of `images_per_class` is a ValueError."""
+    rows = embeddings.shape[0]
+    if rows is not None and rows % images_per_class:
+        raise UserError(f"{rows} embeddings are no P x K batch of images_per_class="
+                        f"{images_per_class} (N-pair and angular pair each class's first two)")
     grouped = tf.reshape(embeddings, [-1, images_per_class, tf.shape(embeddings)[-1]])
     return grouped[:, 0], grouped[:, 1], tf.reshape(labels, [-1, images_per_class])[:, 0]
 
@@ -205,6 +221,7 @@ def _proxy_nca(options):
         "proxy_nca_proxies", initial_proxies(options.num_proxies, options.embedding_dim))
 
     def loss(embeddings, labels, seed=None):
+        labels = _with_a_proxy(labels, options.num_proxies)
         terms = proxy_nca_terms(embeddings, labels, proxies)
         return _sum_or_mean(terms, options.reduction)
 
@@ -242,6 +259,7 @@ def _proxy_anchor(options):
         / options.proxy_lr_multiplier)
 
     def loss(embeddings, labels, seed=None):
+        labels = _with_a_proxy(labels, options.num_proxies)
         return proxy_anchor_loss(embeddings, labels, proxies, options.proxy_anchor_alpha,
                                  options.margin, options.reduction)
 

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from dvml_tf.config import RunConfig
+from dvml_tf.losses.metric import PROXY_LOSSES
 from dvml_tf.models.backbone_split import split_backbone
 from dvml_tf.models.backbones import build_backbone
 from dvml_tf.models.dvml import DVMLModel, DVMLSettings, build_dvml_model
@@ -121,6 +122,9 @@ def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
     cross_batch_memory, cross_batch_memory_start, ...); the defaults are the papers'.
     """
     _check_backbone(backbone)
+    if metric_loss in PROXY_LOSSES and not (isinstance(num_classes, int) and num_classes > 0):
+        raise ValueError(f"num_classes={num_classes!r}: metric_loss={metric_loss} needs one "
+                         "proxy per training class (labels 0 to num_classes - 1)")
     reduction = settings.pop("metric_reduction", RunConfig.metric_reduction)
     decoder_hidden = settings.pop("decoder_hidden", RunConfig.decoder_hidden)
     heads_init = settings.pop("variance_heads_init", RunConfig.variance_heads_init)

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import dvml_tf
 from dvml_tf.config import RunConfig
@@ -142,3 +143,38 @@ def test_a_run_saved_with_its_derived_settings_unset_still_loads(tmp_path):
         dict(saved, checkpoint_format=CHECKPOINT_FORMAT)))
     config = load_run_config(str(tmp_path))
     assert (config.model_name, config.phase1_steps) == ("dvml_glyphs", 50)
+
+
+def test_a_metric_loss_refuses_labels_of_another_length():
+    embeddings = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"^y_true: 5 labels for 16 embeddings"):
+        dvml_tf.MetricLoss("multi_similarity")(np.arange(5), embeddings)
+
+
+def test_npairs_refuses_a_batch_that_is_no_p_by_k_batch():
+    embeddings = np.random.default_rng(0).normal(size=(15, 6)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"^15 embeddings are no P x K batch of "
+                                         r"images_per_class=2"):
+        dvml_tf.MetricLoss("npairs")(np.repeat(np.arange(8), 2)[:15], embeddings)
+
+
+def test_a_proxy_loss_names_num_classes_and_refuses_labels_beyond_its_table():
+    from helpers import tiny_batch
+
+    backbone = dvml_tf.backbone("small_cnn", 16)
+    with pytest.raises(ValueError, match=r"^num_classes=0: metric_loss=proxy_anchor needs"):
+        dvml_tf.dvml_model(backbone, embedding_dim=8, metric_loss="proxy_anchor")
+    model = dvml_tf.dvml_model(backbone, embedding_dim=8, metric_loss="proxy_anchor",
+                               images_per_class=2, num_classes=3)
+    model.compile(optimizer="adam")
+    images, labels = tiny_batch()  # labels 0 to 3
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"a label is beyond the proxy table of 3"):
+        model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
+
+
+def test_pk_batches_names_a_missing_file_when_called(tmp_path):
+    paths = [str(tmp_path / f"{i}.png") for i in range(4)]
+    with pytest.raises(ValueError, match=rf"^images: 4 of 4 paths are no file \(e.g. "
+                                         rf"{paths[0]}\)"):
+        dvml_tf.pk_batches(paths, [0, 0, 1, 1], 2, 2, image_size=16)
