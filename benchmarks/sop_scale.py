@@ -17,12 +17,16 @@
    100, 1000, MAP@R, NMI, F1), and exports a SavedModel.
 
 Prints each stage's wall time, the process's peak memory so far (ru_maxrss) and the disk
-each data folder takes, and (at full scale) writes them to benchmarks/results/sop_scale.json.
+each data folder takes, the final evaluation's own stages (embed, nearest neighbours,
+bootstrap, clustering, diagnostics, figures: the run's 'evaluation stages' lines), and
+(at full scale) writes them to benchmarks/results/sop_scale.json.
 """
 import argparse
 import io
 import json
+import logging
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -86,6 +90,25 @@ def peak_gib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
+class StageLines(logging.Filter):
+    """Collects the evaluation's stage lines ('evaluation stages: embed 41.2 s (1.31 GiB),
+    ...') as {stage: {seconds, peak_memory_gib}}: a filter of the root logger, which the
+    run's own log handler does not replace, passing every record on."""
+
+    PART = re.compile(r"(?:^|, )(.+?) (\d+\.\d) s \((\d+\.\d\d) GiB\)")
+
+    def __init__(self):
+        super().__init__()
+        self.stages = {}
+
+    def filter(self, record):
+        message = record.getMessage()
+        if message.startswith("evaluation stages: "):
+            for name, seconds, peak in self.PART.findall(message[len("evaluation stages: "):]):
+                self.stages[name] = dict(seconds=float(seconds), peak_memory_gib=float(peak))
+        return True
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", default="/tmp/sop_scale")
@@ -145,8 +168,15 @@ def main():
         flags.append("--recall_k=1,10,100")
     stage(f"train {args.train_steps} steps", lambda: run_modes(parse_config(
         [*flags, "--mode=train"])))
+    breakdown = StageLines()
+    logging.getLogger().setLevel(logging.INFO)  # the stage lines are INFO records
+    logging.getLogger().addFilter(breakdown)
     metrics = stage("evaluate all test images", lambda: run_modes(parse_config(
         [*flags, "--mode=eval"])))
+    logging.getLogger().removeFilter(breakdown)
+    results["stages"]["evaluate all test images"]["breakdown"] = breakdown.stages
+    for name, values in breakdown.stages.items():
+        print(f"  {name}: {values}", flush=True)
     results["metrics"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     stage("export", lambda: run_modes(parse_config([*flags, "--mode=export"])))
     results["total_seconds"] = round(sum(s["seconds"] for s in results["stages"].values()), 1)

@@ -12,6 +12,7 @@ import numpy as np
 from dvml_tf.errors import UserError
 from dvml_tf.evaluation.bootstrap import bootstrap_intervals, clustering_bootstrap_intervals
 from dvml_tf.evaluation.clustering import kmeans_clusters, nmi, pairwise_f1
+from dvml_tf.evaluation.stages import stage
 
 QUERY_CHUNK = 4096
 
@@ -224,22 +225,27 @@ def evaluate_embeddings(embeddings: np.ndarray, labels: np.ndarray,
                             missing)
         gallery = np.ascontiguousarray(l2_normalize(gallery))
     embeddings = np.ascontiguousarray(l2_normalize(embeddings))
-    per_query = per_query_retrieval(embeddings, labels, recall_ks, gallery, gallery_labels)
+    with stage("nearest neighbours"):
+        per_query = per_query_retrieval(embeddings, labels, recall_ks, gallery, gallery_labels)
     metrics: Dict[str, object] = {name: float(np.nanmean(v)) for name, v in per_query.items()}
     if bootstrap:
-        for name, interval in bootstrap_intervals(per_query, bootstrap, kmeans_seed).items():
-            metrics[f"{name}_ci95"] = interval
+        with stage("bootstrap"):
+            for name, interval in bootstrap_intervals(per_query, bootstrap,
+                                                      kmeans_seed).items():
+                metrics[f"{name}_ci95"] = interval
     if same_set:
         num_classes = len(np.unique(labels))
         if clustering:
             logging.debug("k-means with k=%d on %d embeddings", num_classes, len(labels))
-            clusters = kmeans_clusters(embeddings, num_classes, seed=kmeans_seed)
-            metrics["nmi"] = nmi(labels, clusters)
-            metrics["f1"] = pairwise_f1(labels, clusters)
+            with stage("clustering"):
+                clusters = kmeans_clusters(embeddings, num_classes, seed=kmeans_seed)
+                metrics["nmi"] = nmi(labels, clusters)
+                metrics["f1"] = pairwise_f1(labels, clusters)
             if bootstrap:
-                for name, interval in clustering_bootstrap_intervals(
-                        labels, clusters, bootstrap, kmeans_seed).items():
-                    metrics[f"{name}_ci95"] = interval
+                with stage("bootstrap"):
+                    for name, interval in clustering_bootstrap_intervals(
+                            labels, clusters, bootstrap, kmeans_seed).items():
+                        metrics[f"{name}_ci95"] = interval
         metrics["num_test_images"] = int(len(labels))
         metrics["num_test_classes"] = num_classes
     else:

@@ -3,6 +3,7 @@ diagnostics of what the variance branch learned, log them to TensorBoard, metric
 diagnostics.json."""
 import functools
 import json
+import logging
 import os
 from typing import Dict, NamedTuple, Optional, Tuple
 
@@ -14,6 +15,7 @@ from dvml_tf.config import RunConfig
 from dvml_tf.data.pipeline import eval_dataset
 from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.data.splits import ImageSplit
+from dvml_tf.evaluation import stages
 from dvml_tf.evaluation.diagnostics import embedding_diagnostics
 from dvml_tf.evaluation.metrics import evaluate_embeddings
 from dvml_tf.files import write_json_atomically
@@ -73,19 +75,24 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
     """Embeds the test split (from `test_features`, its frozen backbone's cached features,
     where given), computes every metric and the diagnostics, logs them to TensorBoard,
     returns them."""
-    if test_features is None:
-        embedded, z_invariant, mu, log_var, labels = compute_embeddings_with_variance(
-            model, test_split, config.image_sizes(training=False), config.eval_batch_size)
-    else:
-        embedded, z_invariant, mu, log_var, labels = embed_features_with_variance(
-            model, test_features, test_split.labels, config.eval_batch_size)
-    STATUS.announce(f"evaluating: metrics and diagnostics of {len(labels):,} embeddings")
-    metrics = evaluate_embeddings(embedded, labels, config.recall_k,
-                                  kmeans_seed=config.kmeans_seed,
-                                  bootstrap=config.eval_bootstrap)
-    diagnostics = embedding_diagnostics(embedded, labels, (z_invariant, mu, log_var)
-                                        if config.dvml else None)
+    with stages.recording() as timed:
+        with stages.stage("read, decode and embed"):
+            if test_features is None:
+                embedded, z_invariant, mu, log_var, labels = compute_embeddings_with_variance(
+                    model, test_split, config.image_sizes(training=False),
+                    config.eval_batch_size)
+            else:
+                embedded, z_invariant, mu, log_var, labels = embed_features_with_variance(
+                    model, test_features, test_split.labels, config.eval_batch_size)
+        STATUS.announce(f"evaluating: metrics and diagnostics of {len(labels):,} embeddings")
+        metrics = evaluate_embeddings(embedded, labels, config.recall_k,
+                                      kmeans_seed=config.kmeans_seed,
+                                      bootstrap=config.eval_bootstrap)
+        with stages.stage("diagnostics"):
+            diagnostics = embedding_diagnostics(embedded, labels, (z_invariant, mu, log_var)
+                                                if config.dvml else None)
     STATUS.clear()
+    logging.info("evaluation stages: %s", stages.summary(timed))
     writer = _eval_writer(os.path.join(config.model_dir, "logs", "eval"))
     with writer.as_default(step=step):
         for name, value in metrics.items():

@@ -20,6 +20,7 @@ from dvml_tf.config import RunConfig, finished_config
 from dvml_tf.data.datasets import load_splits
 from dvml_tf.data.splits import ImageSplit
 from dvml_tf.errors import UserError, out_of_space_is_user_error
+from dvml_tf.evaluation import stages
 from dvml_tf.evaluation.figures import write_figures
 from dvml_tf.evaluation.model_evaluation import (
     DIAGNOSTICS_FILE,
@@ -202,8 +203,10 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
             write_json(config.model_dir, METRICS_FILE, metrics)
             write_json(config.model_dir, DIAGNOSTICS_FILE, dict(evaluation.diagnostics, step=step))
         if config.figures and chief:
-            write_figures(config.model_dir, step, evaluation.embeddings, evaluation.labels,
-                          test_split, config)
+            with stages.recording() as timed, stages.stage("figures"):
+                write_figures(config.model_dir, step, evaluation.embeddings,
+                              evaluation.labels, test_split, config)
+            logging.info("evaluation stages: %s", stages.summary(timed))
         utf = "utf" in (sys.stdout.encoding or "").lower()
         print("\n".join(closing_lines(metrics, step, config.model_dir,
                                       "\u2192" if utf else "->")))
