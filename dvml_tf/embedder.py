@@ -12,6 +12,8 @@ from dvml_tf.errors import UserError
 from dvml_tf.files import read_file
 
 Images = Union[np.ndarray, Sequence[str], Sequence[bytes]]
+# Files decoded and held at once while embedding a list of them.
+DECODED_AT_ONCE = 256
 
 
 class Embedder:
@@ -48,23 +50,40 @@ class Embedder:
         if isinstance(images, np.ndarray) and images.dtype.kind in "uif":
             images = check_pixels(images)
             decoded = list(images[None] if images.ndim == 3 else images)
-        else:
-            decoded, _, refused = _decoded(images)
-            if refused:
-                name, reason = next(iter(refused.items()))
-                raise UserError(f"{name}: {reason}")
-        if not decoded:
+            if not decoded:
+                raise UserError("no images to embed")
+            return self._embed_decoded(decoded, batch_size)
+        embeddings, _, refused = self._embed_items(list(images), batch_size, stop=True)
+        if refused:
+            name, reason = next(iter(refused.items()))
+            raise UserError(f"{name}: {reason}")
+        if not len(embeddings):
             raise UserError("no images to embed")
-        return self._embed_decoded(decoded, batch_size)
+        return embeddings
 
     def embed_files(self, paths: Sequence[str], batch_size: int = 64
                     ) -> Tuple[np.ndarray, List[str], Dict[str, str]]:
         """(embeddings [N, D] of the usable files, those N paths, {path: why not} for the
         others): what a gallery index and its queries take, skipping rather than stopping."""
-        decoded, kept, refused = _decoded(list(paths))
-        if not decoded:
+        return self._embed_items(list(paths), batch_size, stop=False)
+
+    def _embed_items(self, items: List, batch_size: int, stop: bool
+                     ) -> Tuple[np.ndarray, List[str], Dict[str, str]]:
+        """embed_files of paths or encoded bytes, DECODED_AT_ONCE at a time (a gallery's
+        decoded images would not fit in memory at once); with `stop`, up to the first
+        item refused."""
+        chunks, kept, refused = [], [], {}
+        for start in range(0, len(items), DECODED_AT_ONCE):
+            decoded, names, bad = _decoded(items[start:start + DECODED_AT_ONCE], start)
+            refused.update(bad)
+            if bad and stop:
+                break
+            kept += names
+            if decoded:
+                chunks.append(self._embed_decoded(decoded, batch_size))
+        if not chunks:
             return np.zeros((0, 0), np.float32), [], refused
-        return self._embed_decoded(decoded, batch_size), kept, refused
+        return np.concatenate(chunks), kept, refused
 
     def _embed_decoded(self, decoded: List, batch_size: int) -> np.ndarray:
         """Embeddings of [H, W, 3] images, in order, in batches of one size each."""
@@ -94,11 +113,11 @@ def _read_and_decode(item: Union[str, bytes]):
         return None, "not an image TensorFlow decodes"
 
 
-def _decoded(items: Sequence[Union[str, bytes]]):
+def _decoded(items: Sequence[Union[str, bytes]], first: int = 0):
     """([H, W, 3] images of the usable items, their names, {name: why not} of the
-    others); a path is its own name, bytes are "image N"."""
+    others); a path is its own name, bytes are "image N" (N counted from `first`)."""
     decoded, kept, refused = [], [], {}
-    for position, item in enumerate(items):
+    for position, item in enumerate(items, first):
         name = f"image {position}" if isinstance(item, bytes) else str(item)
         image, reason = _read_and_decode(item)
         if reason:

@@ -181,11 +181,18 @@ def test_a_python_export_s_metadata_describes_the_exported_model(tmp_path):
     assert "training_flags" not in metadata and "dataset" not in metadata
 
 
-def test_one_embedder_one_bad_file_rule_raised_by_embed_skipped_by_embed_files(tmp_path):
+@pytest.mark.parametrize("decoded_at_once", [256, 2])
+def test_one_embedder_one_bad_file_rule_raised_by_embed_skipped_by_embed_files(
+        tmp_path, monkeypatch, decoded_at_once):
     """The gallery index and Python's embed share the Embedder: embed stops at a file
-    embed_files skips, with the same reason; images of several sizes keep their order."""
+    embed_files skips, with the same reason; images of several sizes keep their order,
+    decoded all at once or two at a time."""
     from helpers import tiny_model
     from PIL import Image
+
+    from dvml_tf import embedder as embedder_module
+
+    monkeypatch.setattr(embedder_module, "DECODED_AT_ONCE", decoded_at_once)
 
     rng = np.random.default_rng(0)
     good = []
