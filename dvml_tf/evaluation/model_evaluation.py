@@ -91,8 +91,8 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
         with stages.stage("diagnostics"):
             diagnostics = embedding_diagnostics(embedded, labels, (z_invariant, mu, log_var)
                                                 if config.dvml else None)
+    logging.info("evaluation stages: %s", stages.summary(timed))  # above the status line
     STATUS.clear()
-    logging.info("evaluation stages: %s", stages.summary(timed))
     writer = _eval_writer(os.path.join(config.model_dir, "logs", "eval"))
     with writer.as_default(step=step):
         for name, value in metrics.items():
