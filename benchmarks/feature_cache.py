@@ -19,6 +19,7 @@ import sys
 import time
 
 import numpy as np
+from timing import median_seconds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -36,14 +37,7 @@ REGIMES = {"frozen": ["--freeze_backbone"],
 def median_step_seconds(model, dataset, steps):
     step = model.make_train_function() or model.train_function  # Keras 3 returns None
     iterator = iter(dataset)
-    for _ in range(2):
-        float(step(iterator)["loss"])
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        float(step(iterator)["loss"])
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return median_seconds(lambda: float(step(iterator)["loss"]), steps, warmups=2)
 
 
 def measure(regime, dvml, args, train_split):

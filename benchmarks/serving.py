@@ -14,9 +14,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+from timing import median_seconds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CARS196 = os.path.join(ROOT, "..", "shared", "data", "cars196")
@@ -45,16 +45,6 @@ def jpeg_images(count):
         Image.fromarray((pixels * 15).astype(np.uint8)).save(buffer, format="JPEG")
         images.append(buffer.getvalue())
     return images, "digits 8 px JPEGs"
-
-
-def median_seconds(fn, repeats):
-    fn()  # warm-up: traces and allocates
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main():

@@ -17,9 +17,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
+from timing import median_seconds
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -51,14 +51,7 @@ def images_per_second(args, dvml, jit):
     labels = np.repeat(np.arange(args.classes_per_batch), args.images_per_class).astype("i4")
     data = iter(tf.data.Dataset.from_tensors((images, labels)).repeat())
     step = model.make_train_function() or model.train_function  # Keras 3 returns None
-    for _ in range(2):
-        step(data)
-    times = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        float(step(data)["loss"])
-        times.append(time.perf_counter() - start)
-    return batch / float(np.median(times))
+    return batch / median_seconds(lambda: float(step(data)["loss"]), args.steps, warmups=2)
 
 
 def main():

@@ -30,9 +30,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
+from timing import median_seconds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -45,17 +45,6 @@ def fixed_batch():
     images = rng.uniform(0, 255, (CLASSES * PER_CLASS, SIZE, SIZE, 3)).astype(np.float32)
     labels = np.repeat(rng.permutation(TRAINING_CLASSES)[:CLASSES], PER_CLASS)
     return images, labels.astype(np.int64)
-
-
-def median_step(step, steps):
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
 
 
 def tensorflow_side(loss, dvml, steps, threads):
@@ -78,7 +67,7 @@ def tensorflow_side(loss, dvml, steps, threads):
     images, labels = fixed_batch()
     data = iter(tf.data.Dataset.from_tensors((images, labels.astype(np.int32))).repeat())
     train = model.make_train_function() or model.train_function
-    return median_step(lambda: float(train(data)["loss"]), steps)
+    return median_seconds(lambda: float(train(data)["loss"]), steps, warmups=2)
 
 
 def torch_side(loss, steps, threads):
@@ -120,7 +109,7 @@ def torch_side(loss, steps, threads):
         optimizer.step()
         return float(value.detach())
 
-    return median_step(step, steps)
+    return median_seconds(step, steps, warmups=2)
 
 
 def measure(python, side, loss, steps, threads, dvml=False):
