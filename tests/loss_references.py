@@ -1,14 +1,36 @@
 """Slow, obvious references of today's losses, written loop by loop from the papers'
-equations, for tests on either stack."""
+equations, for tests on either stack; and the gradients the tests compare: a loss's
+through TensorFlow, a reference's by central differences."""
 import math
 
 import numpy as np
+import tensorflow as tf
 
 RNG = np.random.default_rng(5)
 
 
 def unit(v):
     return v / np.linalg.norm(v)
+
+
+def value_and_gradient(fn, embeddings, labels):
+    """(fn(embeddings, labels), its gradient with respect to the embeddings)."""
+    x = tf.constant(embeddings)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = fn(x, tf.constant(labels))
+    return float(value), tape.gradient(value, x).numpy()
+
+
+def numeric_gradient(f, x, h=1e-3):
+    """The central-difference gradient of f at x, in float64."""
+    grad = np.zeros_like(x, dtype=np.float64)
+    for index in np.ndindex(x.shape):
+        up, down = x.astype(np.float64).copy(), x.astype(np.float64).copy()
+        up[index] += h
+        down[index] -= h
+        grad[index] = (f(up) - f(down)) / (2 * h)
+    return grad
 
 
 def slow_multi_similarity(anchors, anchor_labels, candidates, candidate_labels, skip,

@@ -5,27 +5,9 @@ coincide (in tests/unit/models/test_circle_in_keras.py, which needs Keras 3)."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from loss_references import random_batch, slow_circle
+from loss_references import numeric_gradient, random_batch, slow_circle, value_and_gradient
 
 from dvml_tf.losses import metric
-
-
-def _value_and_gradient(fn, embeddings, labels):
-    x = tf.constant(embeddings)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        value = fn(x, tf.constant(labels))
-    return float(value), tape.gradient(value, x).numpy()
-
-
-def _numeric_gradient(f, x, h=1e-3):
-    grad = np.zeros_like(x, dtype=np.float64)
-    for index in np.ndindex(x.shape):
-        up, down = x.astype(np.float64).copy(), x.astype(np.float64).copy()
-        up[index] += h
-        down[index] -= h
-        grad[index] = (f(up) - f(down)) / (2 * h)
-    return grad
 
 
 def _reduced(terms, reduction):
@@ -44,10 +26,10 @@ def test_circle_matches_the_slow_reference(settings, reduction):
         return _reduced(slow_circle(x, labels, x, labels, lambda i, j: i == j, **scales),
                         reduction)
 
-    value, gradient = _value_and_gradient(loss.fn, embeddings, labels)
+    value, gradient = value_and_gradient(loss.fn, embeddings, labels)
     assert value == pytest.approx(reference(embeddings), rel=1e-5)
     if settings:  # a small gamma keeps central differences accurate
-        np.testing.assert_allclose(gradient, _numeric_gradient(reference, embeddings),
+        np.testing.assert_allclose(gradient, numeric_gradient(reference, embeddings),
                                    rtol=2e-2, atol=2e-4)
 
 

@@ -8,29 +8,19 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from loss_references import RNG, random_batch, slow_multi_similarity, slow_proxy_anchor, unit
+from loss_references import (
+    RNG,
+    numeric_gradient,
+    random_batch,
+    slow_multi_similarity,
+    slow_proxy_anchor,
+    unit,
+    value_and_gradient,
+)
 
 from dvml_tf.losses import metric
 from dvml_tf.losses.cross_batch_memory import CrossBatchMemory
 from dvml_tf.losses.multi_similarity import multi_similarity_terms
-
-
-def _numeric_gradient(f, x, h=1e-3):
-    grad = np.zeros_like(x, dtype=np.float64)
-    for index in np.ndindex(x.shape):
-        up, down = x.astype(np.float64).copy(), x.astype(np.float64).copy()
-        up[index] += h
-        down[index] -= h
-        grad[index] = (f(up) - f(down)) / (2 * h)
-    return grad
-
-
-def _value_and_gradient(fn, embeddings, labels):
-    x = tf.constant(embeddings)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        value = fn(x, tf.constant(labels))
-    return float(value), tape.gradient(value, x).numpy()
 
 
 # Small scales keep the references' exp() in float64 range and the gradient smooth enough
@@ -49,11 +39,11 @@ def test_multi_similarity_matches_the_slow_reference(scales, reduction):
                                       **reference_scales)
         return terms.sum() if reduction == "sum" else terms.mean()
 
-    value, gradient = _value_and_gradient(loss.fn, embeddings, labels)
+    value, gradient = value_and_gradient(loss.fn, embeddings, labels)
     assert value == pytest.approx(reference(embeddings), rel=1e-5)
     assert value > 0
     if scales:
-        np.testing.assert_allclose(gradient, _numeric_gradient(reference, embeddings),
+        np.testing.assert_allclose(gradient, numeric_gradient(reference, embeddings),
                                    rtol=2e-2, atol=2e-4)
 
 
@@ -113,9 +103,9 @@ def test_proxy_anchor_matches_the_slow_reference(reduction):
     def reference(x, p=proxies):
         return slow_proxy_anchor(x, labels, p, alpha=4.0, reduction=reduction)
 
-    value, gradient = _value_and_gradient(loss.fn, embeddings, labels)
+    value, gradient = value_and_gradient(loss.fn, embeddings, labels)
     assert value == pytest.approx(reference(embeddings), rel=1e-5)
-    np.testing.assert_allclose(gradient, _numeric_gradient(reference, embeddings),
+    np.testing.assert_allclose(gradient, numeric_gradient(reference, embeddings),
                                rtol=2e-2, atol=2e-4)
     # The gradient on the proxies, through the held table p / multiplier.
     held = loss.variables[0]
@@ -123,7 +113,7 @@ def test_proxy_anchor_matches_the_slow_reference(reduction):
         value = loss.fn(tf.constant(embeddings), tf.constant(labels))
     on_proxies = tape.gradient(value, held).numpy()
     np.testing.assert_allclose(
-        on_proxies, _numeric_gradient(lambda p: reference(embeddings, p), proxies),
+        on_proxies, numeric_gradient(lambda p: reference(embeddings, p), proxies),
         rtol=2e-2, atol=2e-4)
 
 
