@@ -122,7 +122,8 @@ def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
     cross_batch_memory, cross_batch_memory_start, ...); the defaults are the papers'.
     """
     _check_backbone(backbone)
-    if metric_loss in PROXY_LOSSES and not (isinstance(num_classes, int) and num_classes > 0):
+    if metric_loss in PROXY_LOSSES and (not isinstance(num_classes, int)
+                                        or isinstance(num_classes, bool) or num_classes < 1):
         raise ValueError(f"num_classes={num_classes!r}: metric_loss={metric_loss} needs one "
                          "proxy per training class (labels 0 to num_classes - 1)")
     reduction = settings.pop("metric_reduction", RunConfig.metric_reduction)

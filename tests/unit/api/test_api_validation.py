@@ -164,6 +164,9 @@ def test_a_proxy_loss_names_num_classes_and_refuses_labels_beyond_its_table():
     backbone = dvml_tf.backbone("small_cnn", 16)
     with pytest.raises(ValueError, match=r"^num_classes=0: metric_loss=proxy_anchor needs"):
         dvml_tf.dvml_model(backbone, embedding_dim=8, metric_loss="proxy_anchor")
+    with pytest.raises(ValueError, match=r"^num_classes=True: metric_loss=proxy_anchor"):
+        dvml_tf.dvml_model(backbone, embedding_dim=8, metric_loss="proxy_anchor",
+                           num_classes=True)
     model = dvml_tf.dvml_model(backbone, embedding_dim=8, metric_loss="proxy_anchor",
                                images_per_class=2, num_classes=3)
     model.compile(optimizer="adam")
