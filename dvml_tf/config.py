@@ -20,18 +20,21 @@ from dvml_tf.data.datasets import DATASETS
 from dvml_tf.data.preprocessing import ImageSizes
 from dvml_tf.errors import UserError
 from dvml_tf.losses.backend import BACKENDS, check_backend
+from dvml_tf.losses.circle import GAMMA as CIRCLE_GAMMA
+from dvml_tf.losses.metric import ALL_SETTINGS as LOSS_SETTINGS
 from dvml_tf.losses.metric import (
-    CIRCLE_GAMMA,
     MEMORY_LOSSES,
     METRIC_LOSSES,
-    MS_ALPHA,
-    MS_BETA,
-    MS_LAMBDA,
-    PROXY_ANCHOR_ALPHA,
-    PROXY_LR_MULTIPLIER,
-    REDUCTIONS,
+    check_cross_batch_memory,
     check_loss_settings,
+    settings_of,
 )
+from dvml_tf.losses.multi_similarity import ALPHA as MS_ALPHA
+from dvml_tf.losses.multi_similarity import BASE as MS_LAMBDA
+from dvml_tf.losses.multi_similarity import BETA as MS_BETA
+from dvml_tf.losses.proxy_anchor import ALPHA as PROXY_ANCHOR_ALPHA
+from dvml_tf.losses.proxy_anchor import LEARNING_RATE_MULTIPLIER as PROXY_LR_MULTIPLIER
+from dvml_tf.losses.reduction import REDUCTIONS
 from dvml_tf.losses.variational import RECONSTRUCTIONS
 from dvml_tf.models.backbone_names import BACKBONES
 from dvml_tf.training.distribution import STRATEGIES
@@ -271,7 +274,7 @@ def finished_config(config: RunConfig) -> RunConfig:
         name: os.path.expanduser(getattr(config, name)) for name in PATH_SETTINGS
         if (getattr(config, name) or "").startswith("~")})
     validate(config)
-    check_backend(config.metric_loss_backend)
+    check_backend(config.metric_loss_backend, "--metric_loss_backend")
     _check_paths(config)
     return config
 
@@ -382,10 +385,11 @@ def validate(config: RunConfig) -> None:
     if config.num_proxies < 0:
         raise UserError(f"--num_proxies={config.num_proxies} must be 0 (one per training "
                         "class) or positive")
-    check_loss_settings(config.metric_loss, config.proxy_lr_multiplier,
-                        config.cross_batch_memory, config.margin, config.ms_alpha,
-                        config.ms_beta, config.ms_lambda, config.proxy_anchor_alpha,
-                        config.circle_gamma)
+    check_loss_settings(config.metric_loss, {
+        setting: value for setting, value in dataclasses.asdict(config).items()
+        if setting in LOSS_SETTINGS and value is not None and setting != "num_proxies"},
+        prefix="--")
+    check_cross_batch_memory(config.metric_loss, config.cross_batch_memory, prefix="--")
     memory_bytes = 4 * config.cross_batch_memory * config.embedding_dim
     if memory_bytes > physical_memory() // 4:
         raise UserError(f"--cross_batch_memory={config.cross_batch_memory}: "
@@ -414,6 +418,14 @@ def validate(config: RunConfig) -> None:
         raise UserError(f"--model_name={config.model_name}: use letters, digits, '.', '_' "
                         "and '-' only, starting with a letter or digit (one folder under "
                         "--export_dir)")
+
+
+def loss_settings(config: RunConfig) -> Dict[str, Any]:
+    """The by-name settings (flags) of the run's metric loss that it has; num_proxies
+    once it is known (0: one per training class, counted from the data)."""
+    values = dataclasses.asdict(config)
+    values["num_proxies"] = config.num_proxies or None
+    return settings_of(config.metric_loss, values)
 
 
 def physical_memory() -> int:

@@ -6,42 +6,53 @@ Losses with variables of their own (margin_dws's boundary beta, the proxies of p
 proxy_anchor) cannot be a Loss, which Keras does not train, nor can a cross-batch memory
 (XBM), which must be filled in training only and a Loss cannot tell training from
 evaluation: use `dvml_tf.MetricLossLayer`, a layer whose weights the model trains."""
-from typing import Optional
+from typing import Optional, Union
 
 import keras
 import tensorflow as tf
 
 from dvml_tf.errors import UserError
-from dvml_tf.losses.metric import VARIABLE_LOSSES, make_metric_loss
+from dvml_tf.losses.base import BaseMetricLoss
+from dvml_tf.losses.metric import make_metric_loss
 
 
 @keras.saving.register_keras_serializable(package="dvml_tf")
 class MetricLoss(keras.losses.Loss):
-    """The named metric loss (dvml_tf.METRIC_LOSSES but those with variables) of
-    embeddings `y_pred` [B, D] with labels `y_true` [B]; batches of P classes x K images,
-    class-contiguous, for npairs and angular. `loss_options`: the loss's own settings
-    (e.g. {"ms_alpha": 2, "ms_beta": 50, "ms_lambda": 1} for multi_similarity)."""
+    """A metric loss of embeddings `y_pred` [B, D] with labels `y_true` [B]: a name of
+    dvml_tf.METRIC_LOSSES with its by-name `settings` (the command line's flags, e.g.
+    MetricLoss("multi_similarity", ms_alpha=2, margin=0.1)), or a loss object
+    (MetricLoss(dvml_tf.losses.MultiSimilarityLoss(alpha=2))), but not one with variables.
+    Batches of P classes x K images, class-contiguous, for npairs and angular. By name,
+    the standard losses are the package's own (metric_loss_backend="own")."""
 
-    def __init__(self, loss: str, margin: Optional[float] = None, images_per_class: int = 2,
-                 npairs_l2_reg: float = 0.002, metric_reduction: str = "mean",
-                 name: Optional[str] = None, loss_options: Optional[dict] = None, **kwargs):
-        if loss in VARIABLE_LOSSES:
-            raise UserError(f"{loss} trains variables of its own, which a keras Loss cannot "
-                            f"hold: use dvml_tf.MetricLossLayer('{loss}')")
-        super().__init__(name=name or loss, **kwargs)
-        self._options = dict(loss=loss, margin=margin, images_per_class=images_per_class,
-                             npairs_l2_reg=npairs_l2_reg, metric_reduction=metric_reduction,
-                             loss_options=loss_options)
-        self._fn = make_metric_loss(loss, margin, images_per_class, npairs_l2_reg,
-                                    backend="own", reduction=metric_reduction,
-                                    **(loss_options or {})).fn
+    def __init__(self, loss: Union[str, BaseMetricLoss], name: Optional[str] = None,
+                 reduction: str = "sum_over_batch_size", dtype=None, **settings):
+        if isinstance(loss, str):
+            loss = make_metric_loss(loss, **{"metric_loss_backend": "own", **settings})
+        elif not isinstance(loss, BaseMetricLoss):
+            raise TypeError(f"loss={loss!r}: a name of dvml_tf.METRIC_LOSSES or a "
+                            "dvml_tf.losses loss object")
+        elif settings:
+            raise UserError(f"settings {', '.join(settings)} go to the loss's own class, "
+                            "not beside a loss object")
+        if loss.trains_variables:
+            raise UserError(f"{loss.registered_name} trains variables of its own, which a "
+                            f"keras Loss cannot hold: use dvml_tf.MetricLossLayer("
+                            f"'{loss.registered_name}')")
+        super().__init__(name=name or loss.registered_name, reduction=reduction, dtype=dtype)
+        self.metric = loss
 
     def call(self, y_true, y_pred):
         labels = tf.reshape(tf.cast(y_true, tf.int32), [-1])
         rows, count = y_pred.shape[0], labels.shape[0]
         if rows is not None and count is not None and rows != count:
             raise ValueError(f"y_true: {count} labels for {rows} embeddings (one per row)")
-        return self._fn(tf.cast(y_pred, tf.float32), labels, None)
+        return self.metric.loss(tf.cast(y_pred, tf.float32), labels)
 
     def get_config(self):
-        return {**super().get_config(), **self._options}
+        return {**super().get_config(), "loss": keras.saving.serialize_keras_object(self.metric)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(keras.saving.deserialize_keras_object(config.pop("loss")), **config)

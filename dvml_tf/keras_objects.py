@@ -6,6 +6,7 @@ as their modules are imported: importing this module registers them all, so that
     model = keras.saving.load_model("model.keras")
 """
 from dvml_tf.keras_losses import MetricLoss
+from dvml_tf.losses.metric import LOSS_CLASSES
 from dvml_tf.models.backbones import CaffeNormalization
 from dvml_tf.models.dvml import DVMLModel
 from dvml_tf.models.fused_batch_norm import FusedBatchNormalization
@@ -13,4 +14,4 @@ from dvml_tf.models.heads import SoftBound
 from dvml_tf.models.metric_loss_layer import MetricLossLayer
 
 REGISTERED = (MetricLoss, MetricLossLayer, DVMLModel, SoftBound, CaffeNormalization,
-              FusedBatchNormalization)
+              FusedBatchNormalization, *LOSS_CLASSES.values())

@@ -2,8 +2,8 @@
 
 Default: TensorFlow 2.16-2.22 with Keras 3 (`import keras`), Python 3.11-3.13, tested on
 TensorFlow 2.21. Reference: TensorFlow 2.15.1 with TF-Addons 0.23.0 on Python 3.11, where
-only `dvml_tf.losses` runs (it imports no Keras): the stack that proves those losses equal
-to TF-Addons'.
+only `dvml_tf.losses` runs (its loss classes are layers of TensorFlow 2.15's own Keras 2
+there): the stack that proves those losses equal to TF-Addons'.
 """
 import os
 import sys

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 
 from dvml_tf.config import RunConfig
+from dvml_tf.losses.metric import settings_of as loss_settings_of
 from dvml_tf.models.backbones import build_backbone
 from dvml_tf.models.dvml import DVMLSettings, build_dvml_model
 from dvml_tf.models.metric_loss_layer import MetricLossLayer
@@ -25,9 +26,12 @@ def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, s
     model = build_dvml_model(
         build_backbone("small_cnn", 16),
         embedding_dim=8,
-        metric_loss=MetricLossLayer(metric_loss, images_per_class=images_per_class,
-                                    backend=metric_loss_backend, num_proxies=8,
-                                    embedding_dim=8, cross_batch_memory=cross_batch_memory),
+        metric_loss=MetricLossLayer(metric_loss, embedding_dim=8,
+                                    cross_batch_memory=cross_batch_memory,
+                                    **loss_settings_of(metric_loss, dict(
+                                        images_per_class=images_per_class,
+                                        metric_loss_backend=metric_loss_backend,
+                                        num_proxies=8))),
         settings=settings_of(dvml=dvml, num_samples=num_samples, phase1_steps=phase1_steps,
                              seed=seed, **settings),
         decoder_hidden=16,

@@ -12,28 +12,40 @@ candidates may come from another set than the anchors: cross-batch memory (XBM).
 """
 import tensorflow as tf
 
+from dvml_tf.losses.arguments import non_negative, positive
+from dvml_tf.losses.base import REDUCTION_SETTING, PairLoss, register_loss
+from dvml_tf.losses.pairs import PairView
+from dvml_tf.losses.reduction import reduce_terms
+
 GAMMA, MARGIN = 80.0, 0.4
 
 
-def circle_terms(anchors: tf.Tensor, anchor_labels: tf.Tensor, candidates: tf.Tensor,
-                 candidate_labels: tf.Tensor, ignored: tf.Tensor, gamma: float = GAMMA,
-                 margin: float = MARGIN) -> tf.Tensor:
-    """(each anchor's loss [A], whether it has a positive and a negative pair [A]) against
-    the candidates [C, D]; `ignored` [A, C] marks pairs that are no pair (an anchor with
-    itself, an empty memory slot). An anchor without both kinds of pair pays 0."""
-    anchors = tf.math.l2_normalize(tf.cast(anchors, tf.float32), axis=-1)
-    candidates = tf.math.l2_normalize(tf.cast(candidates, tf.float32), axis=-1)
-    similarity = tf.matmul(anchors, candidates, transpose_b=True)
-    same = tf.equal(anchor_labels[:, None], candidate_labels[None, :])
-    positive, negative = same & ~ignored, ~same & ~ignored
-    positive_logits = -gamma * tf.nn.relu(1.0 + margin - similarity) * (
-        similarity - (1.0 - margin))
-    negative_logits = gamma * tf.nn.relu(similarity + margin) * (similarity - margin)
-    both = tf.reduce_any(positive, axis=1) & tf.reduce_any(negative, axis=1)
-    # An anchor without both kinds gets 0 logits (no inf - inf), and its term is dropped.
-    summed = (_masked_logsumexp(positive_logits, positive)
-              + _masked_logsumexp(negative_logits, negative))
-    return tf.where(both, tf.math.softplus(tf.where(both, summed, 0.0)), 0.0), both
+@register_loss("circle")
+class CircleLoss(PairLoss):
+    """Each anchor's term, averaged ("mean") over the anchors with a positive and a
+    negative pair, as keras.losses.Circle averages, or added. An anchor without both
+    kinds of pair pays 0."""
+
+    SETTINGS = {"margin": ("margin", non_negative), "circle_gamma": ("gamma", positive),
+                **REDUCTION_SETTING}
+
+    def __init__(self, *, margin: float = MARGIN, gamma: float = GAMMA,
+                 reduction: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        self._set(margin=margin, gamma=gamma, reduction=reduction)
+
+    def of_pairs(self, pairs: PairView) -> tf.Tensor:
+        similarity, positive, negative = pairs.similarity, pairs.positive, pairs.negative
+        positive_logits = -self.gamma * tf.nn.relu(1.0 + self.margin - similarity) * (
+            similarity - (1.0 - self.margin))
+        negative_logits = self.gamma * tf.nn.relu(similarity + self.margin) * (
+            similarity - self.margin)
+        both = tf.reduce_any(positive, axis=1) & tf.reduce_any(negative, axis=1)
+        # An anchor without both kinds gets 0 logits (no inf - inf), and its term is dropped.
+        summed = (_masked_logsumexp(positive_logits, positive)
+                  + _masked_logsumexp(negative_logits, negative))
+        terms = tf.where(both, tf.math.softplus(tf.where(both, summed, 0.0)), 0.0)
+        return reduce_terms(terms, both, self.reduction)
 
 
 def _masked_logsumexp(logits: tf.Tensor, kept: tf.Tensor) -> tf.Tensor:

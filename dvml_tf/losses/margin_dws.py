@@ -2,11 +2,13 @@
 
 TF-Addons has no such loss; this is written from Wu et al.'s definitions.
 """
-from typing import Callable
-
+import numpy as np
 import tensorflow as tf
 
-from dvml_tf.losses.standard import pairwise_distances
+from dvml_tf.losses.arguments import non_negative
+from dvml_tf.losses.base import REDUCTION_SETTING, BaseMetricLoss, register_loss
+from dvml_tf.losses.pairs import batch_pairs
+from dvml_tf.losses.reduction import reduce_terms
 
 # Wu et al.'s initial boundary between positive and negative distances.
 INITIAL_BETA = 1.2
@@ -34,33 +36,34 @@ def negative_log_weights(distances: tf.Tensor, labels: tf.Tensor, dim: tf.Tensor
     return tf.where(tf.reduce_any(allowed, axis=1, keepdims=True), weighted, uniform)
 
 
-def margin_dws_loss(margin: float, beta, reduction: str = "mean") -> Callable:
+@register_loss("margin_dws")
+class MarginDWSLoss(BaseMetricLoss):
     """Wu et al.'s margin loss on non-squared distances of unit vectors, with a learned
-    boundary beta. Every positive pair (i, j) contributes relu(margin + d_ij - beta), and
-    one negative n drawn for it by distance-weighted sampling relu(margin + beta - d_in);
-    the sum is averaged over the terms that are non-zero (Wu et al.'s reduction), or with
-    reduction="sum" left a sum (eq. 4 as printed)."""
+    boundary beta (this layer's weight, from `initial_beta`). Every positive pair (i, j)
+    contributes relu(margin + d_ij - beta), and one negative n drawn for it by
+    distance-weighted sampling relu(margin + beta - d_in); the sum is averaged over the
+    terms that are non-zero ("mean", Wu et al.'s reduction) or left a sum (eq. 4 as
+    printed)."""
 
-    def loss(embeddings, labels, seed=None):
-        unit = tf.math.l2_normalize(embeddings, axis=-1)
-        distances = pairwise_distances(unit, squared=False)
-        batch = tf.shape(unit)[0]
+    SETTINGS = {"margin": ("margin", non_negative), **REDUCTION_SETTING}
+    trains_variables = True
+
+    def __init__(self, *, margin: float = 0.2, reduction: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        self._set(margin=margin, reduction=reduction)
+        self.beta = self._trained_weight("margin_dws_beta", np.float32(INITIAL_BETA))
+
+    def loss(self, embeddings, labels, seed=None):
+        pairs = batch_pairs(embeddings, labels)
+        distances = pairs.distances()
+        batch = tf.shape(distances)[0]
         seed = tf.zeros([2], tf.int64) if seed is None else tf.cast(seed, tf.int64)
-        logits = negative_log_weights(distances, labels, tf.shape(unit)[1])
+        logits = negative_log_weights(distances, labels, tf.shape(embeddings)[1])
         # Column j of row i: the negative drawn for the pair (i, j).
         negatives = tf.random.stateless_categorical(logits, batch, seed, dtype=tf.int32)
         negative_distances = tf.gather(distances, negatives, batch_dims=1)
-        rows = tf.range(batch)
-        positive = tf.equal(labels[:, None], labels[None, :]) & tf.not_equal(
-            rows[:, None], rows[None, :])
-        mask = tf.cast(positive, tf.float32)
-        positive_loss = tf.nn.relu(margin + distances - beta) * mask
-        negative_loss = tf.nn.relu(margin + beta - negative_distances) * mask
-        total = tf.reduce_sum(positive_loss + negative_loss)
-        if reduction == "sum":
-            return total
-        active = tf.reduce_sum(tf.cast(positive_loss > 0, tf.float32)
-                               + tf.cast(negative_loss > 0, tf.float32))
-        return total / tf.maximum(active, 1.0)
-
-    return loss
+        mask = tf.cast(pairs.positive, tf.float32)
+        positive_loss = tf.nn.relu(self.margin + distances - self.beta) * mask
+        negative_loss = tf.nn.relu(self.margin + self.beta - negative_distances) * mask
+        active = tf.concat([positive_loss > 0, negative_loss > 0], axis=0)
+        return reduce_terms(positive_loss + negative_loss, active, self.reduction)

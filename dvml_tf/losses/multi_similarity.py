@@ -13,30 +13,46 @@ the loss of the batch against the memory.
 """
 import tensorflow as tf
 
+from dvml_tf.losses.arguments import finite, non_negative, positive
+from dvml_tf.losses.base import REDUCTION_SETTING, PairLoss, register_loss
+from dvml_tf.losses.pairs import PairView
+from dvml_tf.losses.reduction import reduce_terms
+
 ALPHA, BETA, BASE, EPSILON = 2.0, 50.0, 1.0, 0.1
 
 
-def multi_similarity_terms(anchors: tf.Tensor, anchor_labels: tf.Tensor,
-                           candidates: tf.Tensor, candidate_labels: tf.Tensor,
-                           ignored: tf.Tensor, alpha: float = ALPHA, beta: float = BETA,
-                           base: float = BASE, epsilon: float = EPSILON) -> tf.Tensor:
-    """Each anchor's loss [A] (eq. 7 after the mining of eqs. 5-6) against the candidates
-    [C, D]; `ignored` [A, C] marks pairs that are no pair (an anchor with itself, an empty
-    memory slot). An anchor without a kept pair of a kind pays nothing for that kind."""
-    anchors = tf.math.l2_normalize(tf.cast(anchors, tf.float32), axis=-1)
-    candidates = tf.math.l2_normalize(tf.cast(candidates, tf.float32), axis=-1)
-    similarity = tf.matmul(anchors, candidates, transpose_b=True)
-    same = tf.equal(anchor_labels[:, None], candidate_labels[None, :])
-    positive = same & ~ignored
-    negative = ~same & ~ignored
-    hardest_negative = tf.reduce_max(tf.where(negative, similarity, -float("inf")), axis=1)
-    hardest_positive = tf.reduce_min(tf.where(positive, similarity, float("inf")), axis=1)
-    kept_positive = positive & (similarity - epsilon < hardest_negative[:, None])
-    kept_negative = negative & (similarity + epsilon > hardest_positive[:, None])
-    # log(1 + sum exp(x)) over the kept pairs: logsumexp with a 0 for the 1.
-    positive_term = log_one_plus_sum_exp(-alpha * (similarity - base), kept_positive) / alpha
-    negative_term = log_one_plus_sum_exp(beta * (similarity - base), kept_negative) / beta
-    return positive_term + negative_term
+@register_loss("multi_similarity")
+class MultiSimilarityLoss(PairLoss):
+    """Eq. 7 after the mining of eqs. 5-6, averaged over the anchors ("mean", as the
+    authors' code) or added. An anchor without a kept pair of a kind pays nothing for
+    that kind."""
+
+    SETTINGS = {"ms_alpha": ("alpha", positive), "ms_beta": ("beta", positive),
+                "ms_lambda": ("base", finite), "margin": ("epsilon", non_negative),
+                **REDUCTION_SETTING}
+
+    def __init__(self, *, alpha: float = ALPHA, beta: float = BETA, base: float = BASE,
+                 epsilon: float = EPSILON, reduction: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        self._set(alpha=alpha, beta=beta, base=base, epsilon=epsilon, reduction=reduction)
+
+    def of_pairs(self, pairs: PairView) -> tf.Tensor:
+        return reduce_terms(self.terms(pairs), tf.ones_like(pairs.similarity[:, 0]),
+                            self.reduction)
+
+    def terms(self, pairs: PairView) -> tf.Tensor:
+        """Each anchor's loss [A]."""
+        similarity, positive, negative = pairs.similarity, pairs.positive, pairs.negative
+        hardest_negative = tf.reduce_max(tf.where(negative, similarity, -float("inf")), axis=1)
+        hardest_positive = tf.reduce_min(tf.where(positive, similarity, float("inf")), axis=1)
+        kept_positive = positive & (similarity - self.epsilon < hardest_negative[:, None])
+        kept_negative = negative & (similarity + self.epsilon > hardest_positive[:, None])
+        # log(1 + sum exp(x)) over the kept pairs: logsumexp with a 0 for the 1.
+        positive_term = log_one_plus_sum_exp(-self.alpha * (similarity - self.base),
+                                             kept_positive) / self.alpha
+        negative_term = log_one_plus_sum_exp(self.beta * (similarity - self.base),
+                                             kept_negative) / self.beta
+        return positive_term + negative_term
 
 
 def log_one_plus_sum_exp(logits: tf.Tensor, kept: tf.Tensor) -> tf.Tensor:

@@ -16,29 +16,51 @@ the factor would be the multiplier squared.
 """
 import tensorflow as tf
 
+from dvml_tf.losses.arguments import non_negative, positive
+from dvml_tf.losses.base import (
+    REDUCTION_SETTING,
+    BaseMetricLoss,
+    labels_with_a_proxy,
+    register_loss,
+)
 from dvml_tf.losses.multi_similarity import log_one_plus_sum_exp
+from dvml_tf.losses.proxy_nca import PROXY_SETTINGS, initial_proxies
+from dvml_tf.losses.reduction import reduce_terms
 
 ALPHA, DELTA, LEARNING_RATE_MULTIPLIER = 32.0, 0.1, 100.0
 
 
-def proxy_anchor_loss(embeddings: tf.Tensor, labels: tf.Tensor, proxies: tf.Tensor,
-                      alpha: float = ALPHA, delta: float = DELTA,
-                      reduction: str = "mean") -> tf.Tensor:
-    """Eq. 4 for `embeddings` [B, D] with `labels` [B] indexing rows of `proxies` [C, D];
-    reduction="sum" adds the proxies' terms instead of averaging each sum."""
-    x = tf.math.l2_normalize(tf.cast(embeddings, tf.float32), axis=-1)
-    p = tf.math.l2_normalize(proxies, axis=-1)
-    similarity = tf.matmul(p, x, transpose_b=True)  # [C, B]
-    own = tf.transpose(tf.one_hot(tf.cast(labels, tf.int32), tf.shape(p)[0],
-                                  on_value=True, off_value=False))  # [C, B]
-    positive = log_one_plus_sum_exp(-alpha * (similarity - delta), own)
-    negative = log_one_plus_sum_exp(alpha * (similarity + delta), ~own)
-    in_batch = tf.reduce_any(own, axis=1)
-    positive_sum = tf.reduce_sum(positive)  # 0 for a proxy without images in the batch
-    negative_sum = tf.reduce_sum(negative)
-    if reduction == "sum":
-        return positive_sum + negative_sum
-    proxies_in_batch = tf.reduce_sum(tf.cast(in_batch, tf.float32))
-    return (positive_sum / tf.maximum(proxies_in_batch, 1.0)
-            + negative_sum / tf.cast(tf.shape(p)[0], tf.float32))
+@register_loss("proxy_anchor")
+class ProxyAnchorLoss(BaseMetricLoss):
+    """Eq. 4 over a table of `num_classes` proxies of `embedding_dim` (this layer's
+    weight), indexed by the training labels; `margin` is its delta. "mean" is eq. 4's
+    1/|P+| and 1/|P|; "sum" adds the proxies' terms. The table starts at 1/lr_multiplier
+    of its scale: the proxies' learning-rate multiplier under Adam (above)."""
 
+    SETTINGS = {**PROXY_SETTINGS, "margin": ("margin", non_negative),
+                "proxy_anchor_alpha": ("alpha", positive),
+                "proxy_lr_multiplier": ("lr_multiplier", positive), **REDUCTION_SETTING}
+    has_proxies = trains_variables = True
+
+    def __init__(self, *, num_classes: int, embedding_dim: int, margin: float = DELTA,
+                 alpha: float = ALPHA, lr_multiplier: float = LEARNING_RATE_MULTIPLIER,
+                 reduction: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        self._set(num_classes=num_classes, embedding_dim=embedding_dim, margin=margin,
+                  alpha=alpha, lr_multiplier=lr_multiplier, reduction=reduction)
+        self.proxies = self._trained_weight(
+            "proxy_anchor_proxies",
+            initial_proxies(self.num_classes, self.embedding_dim) / self.lr_multiplier)
+
+    def loss(self, embeddings, labels, seed=None):
+        labels = labels_with_a_proxy(labels, self.num_classes)
+        x = tf.math.l2_normalize(tf.cast(embeddings, tf.float32), axis=-1)
+        p = tf.math.l2_normalize(self.proxies, axis=-1)
+        similarity = tf.matmul(p, x, transpose_b=True)  # [C, B]
+        own = tf.transpose(tf.one_hot(tf.cast(labels, tf.int32), self.num_classes,
+                                      on_value=True, off_value=False))  # [C, B]
+        # A proxy without images in the batch: a positive term of 0, not counted in P+.
+        positive_terms = log_one_plus_sum_exp(-self.alpha * (similarity - self.margin), own)
+        negative_terms = log_one_plus_sum_exp(self.alpha * (similarity + self.margin), ~own)
+        return (reduce_terms(positive_terms, tf.reduce_any(own, axis=1), self.reduction)
+                + reduce_terms(negative_terms, tf.ones_like(negative_terms), self.reduction))

@@ -1,52 +1,58 @@
-"""A metric loss as a Keras 3 layer, so that its own variables (margin + DWS's boundary β,
-the proxies of Proxy-NCA and Proxy-Anchor, the cross-batch memory) are Keras weights that
-the model tracks, checkpoints and trains: Keras 3 trains only its own variables, never a
-raw tf.Variable."""
-from typing import Optional, Tuple
+"""A metric loss in a model: the layer that adds the loss to a model of one's own, and
+holds the loss (its variables, margin + DWS's boundary β or a proxy table, are the loss
+object's weights) with its cross-batch memory, whose rows are this layer's weights, so
+that the model tracks, checkpoints and trains them all."""
+from typing import Optional, Tuple, Union
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from dvml_tf.errors import UserError
+from dvml_tf.losses.arguments import whole
+from dvml_tf.losses.base import BaseMetricLoss
 from dvml_tf.losses.cross_batch_memory import CrossBatchMemory
-from dvml_tf.losses.metric import check_loss_settings, make_metric_loss
+from dvml_tf.losses.metric import check_cross_batch_memory, loss_class, make_metric_loss
 
 
 @keras.saving.register_keras_serializable(package="dvml_tf")
 class MetricLossLayer(keras.layers.Layer):
-    """The named metric loss of dvml_tf.losses.metric, its variables this layer's weights.
+    """A metric loss (a name of dvml_tf.METRIC_LOSSES with its by-name `settings`, or a
+    loss object such as dvml_tf.losses.MultiSimilarityLoss(alpha=2)), its variables this
+    layer's weights.
 
     In a model of one's own, call it on (embeddings, labels): it adds the loss to the
     model's losses (trained by `fit` with no compiled loss) and returns the embeddings.
     Batches are P classes x K images, class-contiguous. `cross_batch_memory` > 0 keeps the
-    last that many training embeddings (XBM, for MEMORY_LOSSES) and pairs the batch with
-    them from training step `cross_batch_memory_start` on; `loss_options` are the other
-    keyword arguments of dvml_tf.losses.metric.make_metric_loss (ms_alpha, ...).
+    last that many training embeddings of `embedding_dim` (XBM, for MEMORY_LOSSES) and
+    pairs the batch with them from training step `cross_batch_memory_start` on.
     """
 
-    def __init__(self, loss: str, margin: Optional[float] = None, images_per_class: int = 2,
-                 npairs_l2_reg: float = 0.002, reduction: str = "mean", num_proxies: int = 0,
-                 embedding_dim: int = 0, backend: str = "auto", cross_batch_memory: int = 0,
-                 cross_batch_memory_start: int = 0, loss_options: Optional[dict] = None,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.loss_name = loss
-        self._options = dict(margin=margin, images_per_class=images_per_class,
-                             npairs_l2_reg=npairs_l2_reg, reduction=reduction,
-                             num_proxies=num_proxies, embedding_dim=embedding_dim,
-                             backend=backend, **(loss_options or {}))
-        self._config = dict(loss=loss, **self._options, loss_options=loss_options,
-                            cross_batch_memory=cross_batch_memory,
-                            cross_batch_memory_start=cross_batch_memory_start)
-        for name in loss_options or {}:
-            self._config.pop(name)
-        self._metric_loss = make_metric_loss(loss, make_variable=self._weight, **self._options)
+    def __init__(self, loss: Union[str, BaseMetricLoss], *, cross_batch_memory: int = 0,
+                 cross_batch_memory_start: int = 0, embedding_dim: int = 0,
+                 name: Optional[str] = None, trainable: bool = True,
+                 dtype: Optional[str] = None, **settings):
+        super().__init__(name=name, trainable=trainable, dtype=dtype)
+        if isinstance(loss, BaseMetricLoss):
+            if settings:
+                raise UserError(f"settings {', '.join(settings)} go to the loss's own "
+                                f"class, not beside a loss object")
+        elif isinstance(loss, str):
+            if "embedding_dim" in loss_class(loss, "loss").SETTINGS:
+                settings["embedding_dim"] = embedding_dim
+            loss = make_metric_loss(loss, **settings)
+        else:
+            raise TypeError(f"loss={loss!r}: a name of dvml_tf.METRIC_LOSSES or a "
+                            "dvml_tf.losses loss object")
+        self.metric = loss
+        self.loss_name = loss.registered_name
+        check_cross_batch_memory(self.loss_name, cross_batch_memory)
+        self._config = dict(cross_batch_memory=cross_batch_memory,
+                            cross_batch_memory_start=cross_batch_memory_start,
+                            embedding_dim=embedding_dim)
         self.memory = None
-        check_loss_settings(loss, cross_batch_memory=cross_batch_memory)
         if cross_batch_memory:
-            if embedding_dim < 1:
-                raise UserError("--cross_batch_memory needs --embedding_dim")
+            whole(1)("embedding_dim (the cross-batch memory's rows)", embedding_dim)
             self.memory = CrossBatchMemory(cross_batch_memory, embedding_dim, self._state)
             # Training calls of this layer: the step of a model of one's own.
             self.training_calls = self._state("training_calls", np.int64(0))
@@ -54,11 +60,6 @@ class MetricLossLayer(keras.layers.Layer):
         # Its weights exist now: Keras need not build it from a batch (a distributed batch
         # cannot be turned into the symbolic one Keras would build from).
         self.built = True
-
-    def _weight(self, name: str, initial: np.ndarray) -> keras.Variable:
-        return self.add_weight(name=name, shape=np.shape(initial), dtype="float32",
-                               initializer=lambda shape, dtype: tf.constant(initial, dtype),
-                               trainable=True)
 
     def _state(self, name: str, initial: np.ndarray) -> keras.Variable:
         """A variable that is not trained; every replica holds the first replica's value."""
@@ -79,14 +80,14 @@ class MetricLossLayer(keras.layers.Layer):
         step's rows in it: `joining` (embeddings, labels), by default the batch itself,
         whose own rows are then no pairs of themselves."""
         embeddings, labels = tf.cast(embeddings, tf.float32), tf.cast(labels, tf.int32)
-        loss = self._metric_loss.fn(embeddings, labels, seed)
+        loss = self.metric.loss(embeddings, labels, seed)
         if self.memory is None or step is None:
             return loss
         memory, memory_labels, filled, slot = self.memory.joined(
             *(joining or (embeddings, labels)))
         ignored = self.memory.pairs_to_ignore(filled, slot, own_rows=joining is None)
-        memory_loss = self._metric_loss.memory_fn(embeddings, labels, memory, memory_labels,
-                                                  ignored)
+        memory_loss = self.metric.memory_loss(embeddings, labels, memory, memory_labels,
+                                              ignored)
         return loss + tf.where(self.memory_on(step), memory_loss, 0.0)
 
     def remember(self, embeddings: tf.Tensor, labels: tf.Tensor, step: tf.Tensor,
@@ -104,5 +105,18 @@ class MetricLossLayer(keras.layers.Layer):
             self.training_calls.assign_add(1)
         return embeddings
 
+    def settings(self) -> dict:
+        """The loss's parameters and the memory's settings, without Keras's own keys."""
+        loss = {key: value for key, value in self.metric.get_config().items()
+                if key not in ("name", "trainable", "dtype")}
+        return {**loss, **self._config}
+
     def get_config(self):
-        return {**super().get_config(), **self._config}
+        return {**super().get_config(), **self._config,
+                "loss": keras.saving.serialize_keras_object(self.metric)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(keras.saving.deserialize_keras_object(config.pop("loss")), **config)
+

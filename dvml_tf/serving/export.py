@@ -178,9 +178,7 @@ def describe_model(model: DVMLModel, step: int) -> dict:
     """What an export's metadata says of the model itself: its embedding size, backbone
     (the Keras model's name), metric loss and its settings, DVML's settings, and the
     training step it was exported at."""
-    loss_settings = model.metric_loss.get_config()
-    for keras_key in ("name", "trainable", "dtype"):
-        loss_settings.pop(keras_key, None)
+    loss_settings = model.metric_loss.settings()
     return {"embedding_dim": int(model.encoder.outputs[0].shape[-1]),
             "backbone": model.backbone.name, "metric_loss": model.metric_loss.loss_name,
             "metric_loss_settings": loss_settings, "dvml": model.settings.dvml,

@@ -2,13 +2,14 @@
 `dvml_model`: a DVML model around any Keras backbone, the paper's settings by default."""
 import contextlib
 import dataclasses
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
 import keras
 import tensorflow as tf
 
-from dvml_tf.config import RunConfig
-from dvml_tf.losses.metric import PROXY_LOSSES
+from dvml_tf.config import RunConfig, loss_settings
+from dvml_tf.losses.base import BaseMetricLoss
+from dvml_tf.losses.metric import ALL_SETTINGS, PROXY_LOSSES, check_loss_settings, settings_of
 from dvml_tf.models.backbone_split import split_backbone
 from dvml_tf.models.backbones import build_backbone
 from dvml_tf.models.dvml import DVMLModel, DVMLSettings, build_dvml_model
@@ -76,21 +77,17 @@ def _network(config: RunConfig, backbone_weights: str) -> DVMLModel:
     backbone.trainable = not config.freeze_backbone
     top = (split_backbone(backbone, config.fine_tune_from).top if config.fine_tune_from
            else None)
+    # The loss layer gives the proxy losses their embedding_dim; one proxy at least, where
+    # the table's size (the training classes) is not known yet.
+    named = loss_settings(dataclasses.replace(config, num_proxies=max(config.num_proxies, 1)))
+    named.pop("embedding_dim", None)
     metric_loss = MetricLossLayer(
-        config.metric_loss, config.margin, config.images_per_class, config.npairs_l2_reg,
-        config.metric_reduction, max(config.num_proxies, 1), config.embedding_dim,
-        config.metric_loss_backend, config.cross_batch_memory,
-        config.cross_batch_memory_start, loss_options(config), name="metric_loss")
+        config.metric_loss, cross_batch_memory=config.cross_batch_memory,
+        cross_batch_memory_start=config.cross_batch_memory_start,
+        embedding_dim=config.embedding_dim, name="metric_loss", **named)
     return build_dvml_model(backbone, config.embedding_dim, metric_loss,
                             dvml_settings(config), config.decoder_hidden,
                             config.variance_heads_init, top)
-
-
-def loss_options(config: RunConfig) -> dict:
-    """The loss's own settings (Multi-Similarity's, Proxy-Anchor's) of `config`."""
-    return dict(ms_alpha=config.ms_alpha, ms_beta=config.ms_beta, ms_lambda=config.ms_lambda,
-                proxy_anchor_alpha=config.proxy_anchor_alpha,
-                proxy_lr_multiplier=config.proxy_lr_multiplier, circle_gamma=config.circle_gamma)
 
 
 def _check_backbone(backbone) -> None:
@@ -106,7 +103,7 @@ def _check_backbone(backbone) -> None:
 
 
 def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
-               metric_loss: str = "margin_dws", dvml: bool = True,
+               metric_loss: Union[str, BaseMetricLoss] = "margin_dws", dvml: bool = True,
                images_per_class: int = 4, margin: Optional[float] = None,
                num_classes: int = 0, **settings) -> DVMLModel:
     """A DVMLModel: `backbone` (images -> pooled features [B, F]) -> encoder (z_I, mu,
@@ -115,26 +112,42 @@ def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
 
     Compile it with an optimizer only (`model.compile(optimizer=keras.optimizers.Adam())`),
     then `fit` it on P x K batches of (images, labels), e.g. from `dvml_tf.pk_batches`.
-    `metric_loss` is a name of dvml_tf.METRIC_LOSSES; proxy_nca and proxy_anchor need
-    `num_classes` (one proxy per training label). `settings` are any other RunConfig fields
-    of the DVML settings or the loss (phase1_steps, phase1_lambdas, phase2_lambdas,
-    num_samples, reconstruction, metric_reduction, seed, ms_alpha, proxy_lr_multiplier,
-    cross_batch_memory, cross_batch_memory_start, ...); the defaults are the papers'.
+    `metric_loss` is a loss object (dvml_tf.losses.ProxyAnchorLoss(num_classes=98,
+    embedding_dim=128), used as it is) or a name of dvml_tf.METRIC_LOSSES, built with
+    `margin`, `images_per_class`, `num_classes` (the proxy losses' one proxy per training
+    label) and the loss's by-name settings among `settings` (ms_alpha, proxy_lr_multiplier,
+    ...), reduced by their sum as the command line's runs are (metric_reduction="sum",
+    the DVML paper's eqs. 2-4). The other `settings` are RunConfig fields of DVML's
+    settings (phase1_steps, phase1_lambdas, phase2_lambdas, num_samples, reconstruction,
+    seed, decoder_hidden, cross_batch_memory, cross_batch_memory_start, ...); the
+    defaults are the papers'.
     """
     _check_backbone(backbone)
-    if metric_loss in PROXY_LOSSES and (not isinstance(num_classes, int)
-                                        or isinstance(num_classes, bool) or num_classes < 1):
-        raise ValueError(f"num_classes={num_classes!r}: metric_loss={metric_loss} needs one "
-                         "proxy per training class (labels 0 to num_classes - 1)")
-    reduction = settings.pop("metric_reduction", RunConfig.metric_reduction)
     decoder_hidden = settings.pop("decoder_hidden", RunConfig.decoder_hidden)
     heads_init = settings.pop("variance_heads_init", RunConfig.variance_heads_init)
+    memory = dict(cross_batch_memory=settings.pop("cross_batch_memory", 0),
+                  cross_batch_memory_start=settings.pop("cross_batch_memory_start", 0),
+                  embedding_dim=embedding_dim)
+    if isinstance(metric_loss, str):
+        if metric_loss in PROXY_LOSSES and (not isinstance(num_classes, int)
+                                            or isinstance(num_classes, bool) or num_classes < 1):
+            raise ValueError(f"num_classes={num_classes!r}: metric_loss={metric_loss} needs "
+                             "one proxy per training class (labels 0 to num_classes - 1)")
+        given = {setting: settings.pop(setting) for setting in ALL_SETTINGS
+                 if setting in settings}
+        given.update(margin=margin, images_per_class=images_per_class,
+                     num_proxies=num_classes or None)
+        given.setdefault("metric_reduction", RunConfig.metric_reduction)
+        given = {setting: value for setting, value in given.items() if value is not None}
+        check_loss_settings(metric_loss, given)
+        named = settings_of(metric_loss, given)
+        loss = MetricLossLayer(metric_loss, name="metric_loss", **memory, **named)
+    else:
+        if margin is not None or any(setting in settings for setting in ALL_SETTINGS):
+            raise ValueError("margin and a loss's other settings go to the loss object's "
+                             "own class, not beside it")
+        loss = MetricLossLayer(metric_loss, name="metric_loss", **memory)
     config = dataclasses.replace(RunConfig(), dvml=dvml, embedding_dim=embedding_dim,
                                  images_per_class=images_per_class, **settings)
-    loss = MetricLossLayer(metric_loss, margin, images_per_class, reduction=reduction,
-                           num_proxies=num_classes, embedding_dim=embedding_dim,
-                           cross_batch_memory=config.cross_batch_memory,
-                           cross_batch_memory_start=config.cross_batch_memory_start,
-                           loss_options=loss_options(config), name="metric_loss")
     return build_dvml_model(backbone, embedding_dim, loss, dvml_settings(config),
                             decoder_hidden, heads_init)

@@ -53,14 +53,16 @@ def test_a_model_compiled_with_a_metric_loss_saves_and_loads(loss, tmp_path):
 
 def _model_with_layer(loss, **settings):
     inputs, targets = keras.Input([6]), keras.Input([], dtype="int32")
-    layer = dvml_tf.MetricLossLayer(loss, num_proxies=8, embedding_dim=4, **settings)
+    if isinstance(loss, str):
+        settings = dict(num_proxies=8, **settings)
+    layer = dvml_tf.MetricLossLayer(loss, embedding_dim=4, **settings)
     model = keras.Model([inputs, targets], layer(keras.layers.Dense(4)(inputs), targets))
     model.compile(optimizer=keras.optimizers.Adam(0.05))
     return model
 
 
 @pytest.mark.parametrize("loss,settings", [(name, {}) for name in METRIC_LOSSES] + [
-    ("multi_similarity", dict(cross_batch_memory=24, loss_options=dict(ms_lambda=0.5)))])
+    ("multi_similarity", dict(cross_batch_memory=24, ms_lambda=0.5))])
 def test_a_model_with_a_metric_loss_layer_saves_loads_and_trains_on_alike(loss, settings,
                                                                           tmp_path):
     keras.utils.set_random_seed(0)
@@ -73,6 +75,37 @@ def test_a_model_with_a_metric_loss_layer_saves_loads_and_trains_on_alike(loss, 
     for trained in (model, loaded):  # one more step each: the same step from the same state
         trained.fit([embeddings, labels], batch_size=16, epochs=1, shuffle=False, verbose=0)
     _assert_same_weights(model, loaded)
+
+
+def _loss_objects():
+    from dvml_tf.losses import CircleLoss, MultiSimilarityLoss, ProxyAnchorLoss
+
+    return [MultiSimilarityLoss(alpha=3.0, epsilon=0.2, reduction="sum"),
+            CircleLoss(gamma=16.0), ProxyAnchorLoss(num_classes=8, embedding_dim=4, alpha=8.0)]
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_models_built_with_loss_objects_save_and_load(index, tmp_path):
+    """A loss object in a MetricLossLayer (and, without variables, in compile as a
+    MetricLoss) comes back as the same class with the same parameters and weights."""
+    keras.utils.set_random_seed(0)
+    embeddings, labels = _batch()
+    loss = _loss_objects()[index]
+    model = _model_with_layer(loss)
+    model.fit([embeddings, labels], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    loaded = _round_trip(model, tmp_path)
+    restored = loaded.layers[-1].metric
+    assert type(restored) is type(loss)
+    assert restored.get_config() == model.layers[-1].metric.get_config()
+    _assert_same_weights(model, loaded)
+    if loss.trains_variables:
+        return
+    compiled = keras.Sequential([keras.Input([6]), keras.layers.Dense(4)])
+    compiled.compile(optimizer="adam", loss=dvml_tf.MetricLoss(loss))
+    loaded = _round_trip(compiled, tmp_path)
+    assert type(loaded.loss.metric) is type(loss)
+    assert loaded.evaluate(embeddings, labels, batch_size=16, verbose=0) == pytest.approx(
+        compiled.evaluate(embeddings, labels, batch_size=16, verbose=0), rel=1e-6)
 
 
 def _tiny_dvml_model(loss="margin_dws"):

@@ -30,7 +30,7 @@ def _batch(seed=0):
                                   "multi_similarity"])
 def test_metric_loss_is_a_keras_loss_equal_to_the_package_loss(loss):
     embeddings, labels = _batch()
-    expected = make_metric_loss(loss).fn(tf.constant(embeddings), tf.constant(labels), None)
+    expected = make_metric_loss(loss).loss(tf.constant(embeddings), tf.constant(labels), None)
     keras_loss = dvml_tf.MetricLoss(loss)
     assert isinstance(keras_loss, keras.losses.Loss)
     value = keras_loss(labels[:, None], embeddings)  # Keras passes y as [B, 1]
@@ -141,7 +141,7 @@ def test_dvml_model_takes_todays_losses_and_a_cross_batch_memory():
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(tf.data.Dataset.from_tensors((images, labels)).repeat(3), verbose=0)
     assert int(model.metric_loss.memory.written) == 3 * len(labels)
-    assert model.metric_loss.get_config()["loss_options"]["ms_beta"] == 10.0
+    assert model.metric_loss.metric.beta == 10.0
 
 
 def test_an_export_that_answers_its_probe_with_nan_is_not_published(tmp_path):
@@ -174,7 +174,7 @@ def test_a_python_export_s_metadata_describes_the_exported_model(tmp_path):
     assert metadata["backbone"] == "my_backbone"
     assert metadata["embedding_dim"] == 8 and metadata["metric_loss"] == "multi_similarity"
     assert metadata["metric_loss_settings"]["reduction"] == "mean"
-    assert metadata["metric_loss_settings"]["loss_options"]["ms_lambda"] == 0.5
+    assert metadata["metric_loss_settings"]["base"] == 0.5
     assert metadata["dvml_settings"]["num_samples"] == 3 and metadata["dvml"] is True
     assert metadata["image_size"] == metadata["resize_size"] == 32
     assert metadata["train_step"] == 0

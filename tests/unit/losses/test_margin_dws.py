@@ -19,8 +19,8 @@ def test_margin_loss_matches_slow_reference_given_the_draws():
     labels = np.repeat(np.arange(4), 3).astype(np.int32)
     seed = tf.constant([3, 9], tf.int64)
     loss = make_metric_loss("margin_dws", margin=0.2)
-    beta = float(loss.variables[0].numpy())
-    value = float(loss.fn(tf.constant(embeddings), tf.constant(labels), seed))
+    beta = float(loss.trainable_weights[0].numpy())
+    value = float(loss.loss(tf.constant(embeddings), tf.constant(labels), seed))
     # The same draws as the loss makes: one negative per (anchor, positive) column.
     unit = _unit(embeddings.astype(np.float64))
     d = np.sqrt(np.maximum(((unit[:, None] - unit[None]) ** 2).sum(-1), 1e-12))

@@ -36,7 +36,7 @@ def test_triplet_losses_get_unit_embeddings(monkeypatch, name, function):
     spy = Spy(getattr(BACKEND, function))
     monkeypatch.setattr(BACKEND, function, spy)
     embeddings, labels = _batch()
-    loss = metric.make_metric_loss(name, margin=0.3).fn(embeddings, labels)
+    loss = metric.make_metric_loss(name, margin=0.3).loss(embeddings, labels)
     (fed_labels, fed_embeddings), kwargs = spy.calls[0]
     np.testing.assert_allclose(np.linalg.norm(fed_embeddings.numpy(), axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(fed_labels.numpy(), labels.numpy())
@@ -47,7 +47,7 @@ def test_triplet_losses_get_unit_embeddings(monkeypatch, name, function):
 
 def test_triplet_hard_matches_a_slow_reference_on_squared_distances():
     embeddings, labels = _batch()
-    value = metric.make_metric_loss("triplet_hard", margin=0.2).fn(embeddings, labels).numpy()
+    value = metric.make_metric_loss("triplet_hard", margin=0.2).loss(embeddings, labels).numpy()
     e = embeddings.numpy() / np.linalg.norm(embeddings.numpy(), axis=1, keepdims=True)
     y = labels.numpy()
     per_anchor = []
@@ -64,7 +64,7 @@ def test_npairs_gets_anchor_positive_similarity_matrix(monkeypatch):
     monkeypatch.setattr(BACKEND, "npairs_loss", spy)
     embeddings, labels = _batch(classes=4, per_class=3)
     loss = metric.make_metric_loss("npairs", images_per_class=3, npairs_l2_reg=0.0)
-    value = loss.fn(embeddings, labels).numpy()
+    value = loss.loss(embeddings, labels).numpy()
     (fed_labels, similarity), _ = spy.calls[0]
     e = embeddings.numpy()
     anchors, positives = e[0::3], e[1::3]
@@ -83,7 +83,7 @@ def test_npairs_l2_penalty_matches_sohn():
     penalised = metric.make_metric_loss("npairs", images_per_class=2, npairs_l2_reg=0.01)
     e = embeddings.numpy()
     penalty = 0.25 * 0.01 * ((e[0::2] ** 2).sum(1).mean() + (e[1::2] ** 2).sum(1).mean())
-    difference = penalised.fn(embeddings, labels).numpy() - plain.fn(embeddings, labels).numpy()
+    difference = penalised.loss(embeddings, labels).numpy() - plain.loss(embeddings, labels).numpy()
     assert difference == pytest.approx(penalty, rel=1e-4)
 
 
@@ -91,7 +91,7 @@ def test_lifted_gets_raw_embeddings(monkeypatch):
     spy = Spy(BACKEND.lifted_struct_loss)
     monkeypatch.setattr(BACKEND, "lifted_struct_loss", spy)
     embeddings, labels = _batch()
-    metric.make_metric_loss("lifted").fn(embeddings, labels)
+    metric.make_metric_loss("lifted").loss(embeddings, labels)
     (fed_labels, fed_embeddings), kwargs = spy.calls[0]
     np.testing.assert_array_equal(fed_embeddings.numpy(), embeddings.numpy())
     assert kwargs["margin"] == 1.0
@@ -101,22 +101,25 @@ def test_contrastive_gets_pair_labels_and_distances(monkeypatch):
     spy = Spy(BACKEND.contrastive_loss)
     monkeypatch.setattr(BACKEND, "contrastive_loss", spy)
     embeddings, labels = _batch(classes=2, per_class=2)
-    value = metric.make_metric_loss("contrastive", margin=0.5).fn(embeddings, labels).numpy()
+    value = metric.make_metric_loss("contrastive", margin=0.5).loss(embeddings, labels).numpy()
     (pair_labels, distances), _ = spy.calls[0]
     unit = embeddings.numpy() / np.linalg.norm(embeddings.numpy(), axis=1, keepdims=True)
     y = labels.numpy()
+    # Every (i, j) of the batch, i != j, one class: 1.
+    np.testing.assert_array_equal(pair_labels.numpy(), (y[:, None] == y[None, :]) & ~np.eye(
+        4, dtype=bool))
+    expected_d = np.linalg.norm(unit[:, None] - unit[None, :], axis=-1)
+    off_diagonal = ~np.eye(4, dtype=bool)
+    np.testing.assert_allclose(distances.numpy()[off_diagonal], expected_d[off_diagonal],
+                               rtol=1e-4)
     pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
-    np.testing.assert_array_equal(pair_labels.numpy(), [float(y[i] == y[j]) for i, j in pairs])
-    expected_d = [np.linalg.norm(unit[i] - unit[j]) for i, j in pairs]
-    np.testing.assert_allclose(distances.numpy(), expected_d, rtol=1e-4)
-    positive = np.mean([d * d for (i, j), d in zip(pairs, expected_d) if y[i] == y[j]])
-    negative = np.mean([max(0.5 - d, 0) ** 2 for (i, j), d in zip(pairs, expected_d)
-                        if y[i] != y[j]])
+    positive = np.mean([expected_d[i, j] ** 2 for i, j in pairs if y[i] == y[j]])
+    negative = np.mean([max(0.5 - expected_d[i, j], 0) ** 2 for i, j in pairs if y[i] != y[j]])
     assert value == pytest.approx(positive + negative, rel=1e-4)
 
 
 def test_unknown_metric_loss_is_a_user_error():
-    with pytest.raises(UserError, match="--metric_loss=arcface"):
+    with pytest.raises(UserError, match="metric_loss='arcface' is unknown"):
         metric.make_metric_loss("arcface")
 
 
@@ -130,11 +133,11 @@ def test_sum_reduction_adds_the_terms_the_mean_averages(name):
     embeddings, labels = _batch()
     options = dict(images_per_class=3, num_proxies=4, embedding_dim=5)
     mean = metric.make_metric_loss(name, **options)
-    summed = metric.make_metric_loss(name, reduction="sum", **options)
+    summed = metric.make_metric_loss(name, metric_reduction="sum", **options)
     if name == "proxy_nca":
-        summed.variables[0].assign(mean.variables[0])
-    value = float(summed.fn(embeddings, labels))
-    assert value == pytest.approx(TERMS_PER_BATCH[name] * float(mean.fn(embeddings, labels)),
+        summed.trainable_weights[0].assign(mean.trainable_weights[0])
+    value = float(summed.loss(embeddings, labels))
+    assert value == pytest.approx(TERMS_PER_BATCH[name] * float(mean.loss(embeddings, labels)),
                                   rel=1e-5)
 
 
@@ -146,7 +149,8 @@ def test_contrastive_sum_adds_every_pair():
         for j in range(i + 1, 12):
             d = np.linalg.norm(unit[i] - unit[j])
             expected += d ** 2 if labels[i] == labels[j] else max(0.5 - d, 0.0) ** 2
-    value = float(metric.make_metric_loss("contrastive", reduction="sum").fn(embeddings, labels))
+    summed = metric.make_metric_loss("contrastive", metric_reduction="sum")
+    value = float(summed.loss(embeddings, labels))
     assert value == pytest.approx(expected, rel=1e-4)
 
 
@@ -175,14 +179,14 @@ def test_margin_dws_sum_and_mean_match_a_count_of_the_drawn_terms():
                 positive.append(max(0.0, 0.2 + d[i, j] - INITIAL_BETA))
                 negative.append(max(0.0, 0.2 + INITIAL_BETA - d[i, negatives[i, j]]))
     terms = np.array(positive + negative)
-    total = float(metric.make_metric_loss("margin_dws", reduction="sum").fn(embeddings, labels,
-                                                                            seed))
-    mean = float(metric.make_metric_loss("margin_dws").fn(embeddings, labels, seed))
+    summed = metric.make_metric_loss("margin_dws", metric_reduction="sum")
+    total = float(summed.loss(embeddings, labels, seed))
+    mean = float(metric.make_metric_loss("margin_dws").loss(embeddings, labels, seed))
     assert 0 < np.count_nonzero(terms) < len(terms)  # some terms are zero: the count matters
     assert total == pytest.approx(terms.sum(), rel=1e-5)
     assert mean == pytest.approx(terms.sum() / np.count_nonzero(terms), rel=1e-5)
 
 
 def test_unknown_reduction_is_one_line():
-    with pytest.raises(UserError, match=r"^--metric_reduction=median is unknown"):
-        metric.make_metric_loss("triplet_hard", reduction="median")
+    with pytest.raises(UserError, match=r"^metric_reduction='median' is unknown"):
+        metric.make_metric_loss("triplet_hard", metric_reduction="median")

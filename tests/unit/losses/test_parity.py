@@ -70,12 +70,12 @@ def _train_without_keras(loss, backend, reduction, steps=8):
     rng = np.random.default_rng(5)
     hidden = tf.Variable(rng.normal(0, 0.5, (12, 16)).astype(np.float32))
     output = tf.Variable(rng.normal(0, 0.5, (16, 6)).astype(np.float32))
-    metric_loss = make_metric_loss(loss, backend=backend, reduction=reduction)
+    metric_loss = make_metric_loss(loss, metric_loss_backend=backend, metric_reduction=reduction)
     for step in range(steps):
         inputs = tf.constant(rng.normal(size=(8, 12)).astype(np.float32))
         labels = tf.constant(np.repeat(rng.choice(10, 4, replace=False), 2).astype(np.int32))
         with tf.GradientTape() as tape:
-            value = metric_loss.fn(tf.tanh(inputs @ hidden) @ output, labels, [0, step])
+            value = metric_loss.loss(tf.tanh(inputs @ hidden) @ output, labels, [0, step])
         for variable, gradient in zip((hidden, output), tape.gradient(value, (hidden, output))):
             # Plain SGD: Adam would turn float rounding in near-zero gradients into full steps.
             variable.assign_sub((0.05 if reduction == "mean" else 0.002) * gradient)

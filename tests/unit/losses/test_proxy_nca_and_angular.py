@@ -53,11 +53,11 @@ def _batch(classes=5, per_class=3, dim=6):
 def test_proxy_nca_matches_the_slow_reference(reduction):
     embeddings, labels = _batch()
     loss = metric.make_metric_loss("proxy_nca", num_proxies=9, embedding_dim=6,
-                                   reduction=reduction)
-    proxies = loss.variables[0]
+                                   metric_reduction=reduction)
+    proxies = loss.trainable_weights[0]
     proxies.assign(RNG.normal(size=(9, 6)).astype(np.float32))
     expected = slow_proxy_nca(embeddings, labels, proxies.numpy())
-    value = float(loss.fn(tf.constant(embeddings), tf.constant(labels)))
+    value = float(loss.loss(tf.constant(embeddings), tf.constant(labels)))
     reduce = np.sum if reduction == "sum" else np.mean
     assert value == pytest.approx(reduce(expected), rel=1e-4)
 
@@ -69,9 +69,9 @@ def _mean_cosine(proxy, embeddings):
 def test_proxy_nca_pulls_a_class_proxy_towards_its_class():
     embeddings, labels = _batch()
     loss = metric.make_metric_loss("proxy_nca", num_proxies=9, embedding_dim=6)
-    proxies = loss.variables[0]
+    proxies = loss.trainable_weights[0]
     with tf.GradientTape() as tape:
-        value = loss.fn(tf.constant(embeddings), tf.constant(labels))
+        value = loss.loss(tf.constant(embeddings), tf.constant(labels))
     gradient = tape.gradient(value, proxies).numpy()
     stepped = proxies.numpy() - 0.1 * gradient
     own = labels[0]
@@ -84,9 +84,9 @@ def test_proxy_nca_pulls_a_class_proxy_towards_its_class():
 def test_angular_matches_the_slow_reference(alpha, reduction):
     embeddings, labels = _batch()
     loss = metric.make_metric_loss("angular", margin=alpha, images_per_class=3,
-                                   reduction=reduction)
+                                   metric_reduction=reduction)
     expected = slow_angular(embeddings, labels, 3, alpha)
-    value = float(loss.fn(tf.constant(embeddings), tf.constant(labels)))
+    value = float(loss.loss(tf.constant(embeddings), tf.constant(labels)))
     reduce = np.sum if reduction == "sum" else np.mean
     assert value == pytest.approx(reduce(expected), rel=1e-4)
 
@@ -94,5 +94,5 @@ def test_angular_matches_the_slow_reference(alpha, reduction):
 def test_angular_default_alpha_is_45_degrees():
     embeddings, labels = _batch()
     default = metric.make_metric_loss("angular", images_per_class=3)
-    value = float(default.fn(tf.constant(embeddings), tf.constant(labels)))
+    value = float(default.loss(tf.constant(embeddings), tf.constant(labels)))
     assert value == pytest.approx(np.mean(slow_angular(embeddings, labels, 3, 45.0)), rel=1e-4)

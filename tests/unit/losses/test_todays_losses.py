@@ -20,7 +20,8 @@ from loss_references import (
 
 from dvml_tf.losses import metric
 from dvml_tf.losses.cross_batch_memory import CrossBatchMemory
-from dvml_tf.losses.multi_similarity import multi_similarity_terms
+from dvml_tf.losses.multi_similarity import MultiSimilarityLoss
+from dvml_tf.losses.pairs import memory_pairs
 
 
 # Small scales keep the references' exp() in float64 range and the gradient smooth enough
@@ -30,7 +31,7 @@ from dvml_tf.losses.multi_similarity import multi_similarity_terms
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_multi_similarity_matches_the_slow_reference(scales, reduction):
     embeddings, labels = random_batch(spread=1.5)
-    loss = metric.make_metric_loss("multi_similarity", reduction=reduction, **scales)
+    loss = metric.make_metric_loss("multi_similarity", metric_reduction=reduction, **scales)
     reference_scales = dict(alpha=scales.get("ms_alpha", 2.0), beta=scales.get("ms_beta", 50.0),
                             base=scales.get("ms_lambda", 1.0))
 
@@ -39,7 +40,7 @@ def test_multi_similarity_matches_the_slow_reference(scales, reduction):
                                       **reference_scales)
         return terms.sum() if reduction == "sum" else terms.mean()
 
-    value, gradient = value_and_gradient(loss.fn, embeddings, labels)
+    value, gradient = value_and_gradient(loss.loss, embeddings, labels)
     assert value == pytest.approx(reference(embeddings), rel=1e-5)
     assert value > 0
     if scales:
@@ -55,19 +56,19 @@ def test_multi_similarity_gives_no_weight_to_a_pair_outside_the_epsilon_margin()
     embeddings = np.array([[1.0, 0.0], [0.9, math.sqrt(1 - 0.81)],
                            [0.5, -math.sqrt(1 - 0.25)]], np.float32)
     labels = np.array([0, 0, 1], np.int32)
-    loss = metric.make_metric_loss("multi_similarity", reduction="sum")
+    loss = metric.make_metric_loss("multi_similarity", metric_reduction="sum")
     terms = slow_multi_similarity(embeddings, labels, embeddings, labels, lambda i, j: i == j)
     assert terms[0] == 0.0
     x = tf.constant(embeddings)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        anchor_zero = multi_similarity_terms(
-            x, labels, tf.stop_gradient(x), labels, tf.cast(tf.eye(3), tf.bool))[0]
+        anchor_zero = MultiSimilarityLoss().terms(memory_pairs(
+            x, labels, tf.stop_gradient(x), labels, tf.cast(tf.eye(3), tf.bool)))[0]
     assert float(anchor_zero) == 0.0
     assert np.all(tape.gradient(anchor_zero, x).numpy() == 0.0)
     # Moving the negative within the margin (similarity 0.85) makes both pairs count.
     embeddings[2] = [0.85, -math.sqrt(1 - 0.85 ** 2)]
-    value = float(loss.fn(tf.constant(embeddings), tf.constant(labels)))
+    value = float(loss.loss(tf.constant(embeddings), tf.constant(labels)))
     assert value == pytest.approx(
         slow_multi_similarity(embeddings, labels, embeddings, labels,
                               lambda i, j: i == j).sum(), rel=1e-5)
@@ -83,12 +84,12 @@ def test_multi_similarity_pairs_no_image_with_itself():
 
     embeddings = np.array([[1.0, 0.0], at(0.2), at(0.95, -1)], np.float32)
     labels = np.array([0, 0, 1], np.int32)
-    loss = metric.make_metric_loss("multi_similarity", reduction="sum")
+    loss = metric.make_metric_loss("multi_similarity", metric_reduction="sum")
     expected = slow_multi_similarity(embeddings, labels, embeddings, labels,
                                      lambda i, j: i == j)
     assert expected[0] == pytest.approx(math.log(1 + math.exp(-2 * (0.2 - 1))) / 2
                                         + math.log(1 + math.exp(50 * (0.95 - 1))) / 50)
-    assert float(loss.fn(tf.constant(embeddings), tf.constant(labels))) == pytest.approx(
+    assert float(loss.loss(tf.constant(embeddings), tf.constant(labels))) == pytest.approx(
         expected.sum(), rel=1e-5)
 
 
@@ -96,21 +97,21 @@ def test_multi_similarity_pairs_no_image_with_itself():
 def test_proxy_anchor_matches_the_slow_reference(reduction):
     embeddings, labels = random_batch()
     loss = metric.make_metric_loss("proxy_anchor", num_proxies=9, embedding_dim=6,
-                                   reduction=reduction, proxy_anchor_alpha=4.0)
+                                   metric_reduction=reduction, proxy_anchor_alpha=4.0)
     proxies = RNG.normal(size=(9, 6)).astype(np.float32)
-    loss.variables[0].assign(proxies)
+    loss.trainable_weights[0].assign(proxies)
 
     def reference(x, p=proxies):
         return slow_proxy_anchor(x, labels, p, alpha=4.0, reduction=reduction)
 
-    value, gradient = value_and_gradient(loss.fn, embeddings, labels)
+    value, gradient = value_and_gradient(loss.loss, embeddings, labels)
     assert value == pytest.approx(reference(embeddings), rel=1e-5)
     np.testing.assert_allclose(gradient, numeric_gradient(reference, embeddings),
                                rtol=2e-2, atol=2e-4)
     # The gradient on the proxies, through the held table p / multiplier.
-    held = loss.variables[0]
+    held = loss.trainable_weights[0]
     with tf.GradientTape() as tape:
-        value = loss.fn(tf.constant(embeddings), tf.constant(labels))
+        value = loss.loss(tf.constant(embeddings), tf.constant(labels))
     on_proxies = tape.gradient(value, held).numpy()
     np.testing.assert_allclose(
         on_proxies, numeric_gradient(lambda p: reference(embeddings, p), proxies),
@@ -120,8 +121,8 @@ def test_proxy_anchor_matches_the_slow_reference(reduction):
 def test_proxy_anchor_paper_defaults_match_the_slow_reference():
     embeddings, labels = random_batch()
     loss = metric.make_metric_loss("proxy_anchor", num_proxies=9, embedding_dim=6)
-    proxies = loss.variables[0].numpy()
-    assert float(loss.fn(tf.constant(embeddings), tf.constant(labels))) == pytest.approx(
+    proxies = loss.trainable_weights[0].numpy()
+    assert float(loss.loss(tf.constant(embeddings), tf.constant(labels))) == pytest.approx(
         slow_proxy_anchor(embeddings, labels, proxies), rel=1e-5)
 
 
@@ -132,15 +133,15 @@ def test_proxy_anchor_gradients_reach_every_proxy_of_a_class_in_the_batch():
     embeddings, _ = random_batch(classes=4)
     labels = np.repeat(np.arange(4), 3).astype(np.int32)
     loss = metric.make_metric_loss("proxy_anchor", num_proxies=9, embedding_dim=6)
-    held = loss.variables[0]
+    held = loss.trainable_weights[0]
     with tf.GradientTape() as tape:
-        value = loss.fn(tf.constant(embeddings), tf.constant(labels))
+        value = loss.loss(tf.constant(embeddings), tf.constant(labels))
     gradient = tape.gradient(value, held).numpy()
     assert np.all(np.linalg.norm(gradient, axis=1) > 0)
     # A class's own positive term pulls its proxy towards its images.
     own = tf.constant(embeddings[labels == 0])
     with tf.GradientTape() as tape:
-        value = loss.fn(own, tf.zeros([3], tf.int32))
+        value = loss.loss(own, tf.zeros([3], tf.int32))
     towards = -tape.gradient(value, held).numpy()[0]
     centre = np.mean([unit(e) for e in embeddings[labels == 0]], axis=0)
     assert np.dot(towards, centre) > 0

@@ -21,7 +21,7 @@ def test_circle_equals_keras_circle_in_value_and_gradient(gamma, margin):
     ours = metric.make_metric_loss("circle", margin=margin, circle_gamma=gamma)
     theirs = keras.losses.Circle(gamma=gamma, margin=margin)
     values, gradients = [], []
-    for fn in (lambda x: ours.fn(x, tf.constant(labels)),
+    for fn in (lambda x: ours.loss(x, tf.constant(labels)),
                lambda x: theirs(tf.constant(labels), tf.math.l2_normalize(x, axis=-1))):
         with tf.GradientTape() as tape:
             tape.watch(raw)
@@ -32,7 +32,7 @@ def test_circle_equals_keras_circle_in_value_and_gradient(gamma, margin):
     np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-4, atol=1e-6)
     # The Keras-loss face of it, by name.
     assert float(dvml_tf.MetricLoss("circle", margin=margin,
-                                    loss_options=dict(circle_gamma=gamma))(labels, unit)) == (
+                                    circle_gamma=gamma)(labels, unit)) == (
         pytest.approx(values[1], rel=1e-5))
 
 
@@ -43,7 +43,7 @@ def test_circle_is_dvml_s_metric_loss_with_and_without_dvml(dvml):
     step = model.steps_taken.value
     terms, z_invariant = model.losses_and_embeddings(tf.constant(images), tf.constant(labels),
                                                      step)
-    expected = model.metric_loss._metric_loss.fn(z_invariant, tf.constant(labels))
+    expected = model.metric_loss.metric.loss(z_invariant, tf.constant(labels))
     assert float(terms["metric_loss"]) == pytest.approx(float(expected), rel=1e-6)
     assert (float(terms["synthesized_metric_loss"]) > 0) == dvml
     before = [w.copy() for w in model.encoder.get_weights()]

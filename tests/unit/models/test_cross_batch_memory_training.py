@@ -84,14 +84,14 @@ def test_a_memory_s_empty_slots_are_no_negatives():
     be 0 and the positive would be mined (1.02); without them, the paper's term is 0."""
     from dvml_tf.losses.metric import make_metric_loss
 
-    loss = make_metric_loss("multi_similarity", reduction="sum")
+    loss = make_metric_loss("multi_similarity", metric_reduction="sum")
     anchor = tf.constant([[1.0, 0.0, 0.0]])
     positive = [0.05, np.sqrt(1 - 0.05 ** 2), 0.0]
     negative = [-0.5, 0.0, np.sqrt(1 - 0.25)]
     memory = tf.constant([positive, negative] + [[0.0, 0.0, 0.0]] * 6, tf.float32)
     memory_labels = tf.constant([0, 1] + [-1] * 6, tf.int32)
     empty = tf.constant([[False, False] + [True] * 6])
-    value = loss.memory_fn(anchor, tf.constant([0], tf.int32), memory, memory_labels, empty)
+    value = loss.memory_loss(anchor, tf.constant([0], tf.int32), memory, memory_labels, empty)
     assert float(value) == pytest.approx(0.0, abs=1e-6)
 
 
@@ -112,7 +112,7 @@ def test_the_synthesized_samples_are_paired_with_a_memory_holding_the_real_embed
     z_invariant = heads[0].numpy()
     samples = synthesize(*heads, model._noise(step, 8, 8)).numpy()
     expected = np.mean([
-        float(model.metric_loss._metric_loss.fn(tf.constant(samples[t]), tf.constant(labels),
+        float(model.metric_loss.metric.loss(tf.constant(samples[t]), tf.constant(labels),
                                                 None))
         + slow_multi_similarity(samples[t], labels, z_invariant, labels,
                                 lambda i, j: False).mean()

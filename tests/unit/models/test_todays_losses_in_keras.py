@@ -18,10 +18,10 @@ def test_the_proxy_learning_rate_multiplier_turns_the_proxies_that_much_faster()
     for multiplier in (1.0, 100.0):
         loss = metric.make_metric_loss("proxy_anchor", num_proxies=9, embedding_dim=6,
                                        proxy_lr_multiplier=multiplier)
-        proxies = loss.variables[0]
+        proxies = loss.trainable_weights[0]
         before = proxies.numpy()
         with tf.GradientTape() as tape:
-            value = loss.fn(tf.constant(embeddings), tf.constant(labels))
+            value = loss.loss(tf.constant(embeddings), tf.constant(labels))
         keras.optimizers.Adam(1e-4).apply([tape.gradient(value, proxies)], [proxies])
         chord = np.linalg.norm(_unit_rows(before) - _unit_rows(proxies.numpy()), axis=1)
         turned[multiplier] = 2 * np.arcsin(chord / 2)  # the angle each proxy turned
@@ -55,8 +55,8 @@ def test_the_memory_term_mines_memory_and_batch_together_as_the_xbm_authors_do(l
     against the memory holding the older rows and the batch, each anchor's own row
     excluded (the slow reference)."""
     layer = MetricLossLayer(loss_name, embedding_dim=6, cross_batch_memory=7,
-                            cross_batch_memory_start=1, reduction=reduction)
-    plain = layer._metric_loss.fn
+                            cross_batch_memory_start=1, metric_reduction=reduction)
+    plain = layer.metric.loss
     history = []
     for step in range(5):
         embeddings, labels = random_batch(classes=2, per_class=2, spread=1.5)
@@ -84,14 +84,14 @@ def test_an_anchor_whose_class_is_not_in_the_memory_still_gets_its_hard_negative
     Mined against the memory alone (no positive there) the first anchor would pay nothing;
     mined with its batch (its class-mate at cosine 0.8), that negative is kept."""
     layer = MetricLossLayer("multi_similarity", embedding_dim=3, cross_batch_memory=8,
-                            reduction="sum")
+                            metric_reduction="sum")
     step = tf.constant(0, tf.int64)
     near = np.array([[0.994, np.sqrt(1 - 0.994 ** 2), 0.0]], np.float32)
     layer.remember(near, np.array([1], np.int32), step)
     anchors = np.array([[1.0, 0.0, 0.0], [0.8, 0.0, 0.6]], np.float32)
     labels = np.array([0, 0], np.int32)
     value = float(layer.compute(anchors, labels, step=step))
-    memory_term = value - float(layer._metric_loss.fn(tf.constant(anchors),
+    memory_term = value - float(layer.metric.loss(tf.constant(anchors),
                                                       tf.constant(labels), None))
     reference = slow_multi_similarity(anchors, labels, np.concatenate([near, anchors]),
                                       [1, 0, 0], lambda i, j: j == i + 1).sum()
@@ -101,11 +101,11 @@ def test_an_anchor_whose_class_is_not_in_the_memory_still_gets_its_hard_negative
 
 def test_a_batch_larger_than_the_memory_leaves_its_first_anchors_no_own_row():
     layer = MetricLossLayer("contrastive", embedding_dim=6, cross_batch_memory=3,
-                            reduction="sum")
+                            metric_reduction="sum")
     embeddings, labels = random_batch(classes=2, per_class=2)
     step = tf.constant(0, tf.int64)
     memory_term = float(layer.compute(embeddings, labels, step=step)) - float(
-        layer._metric_loss.fn(tf.constant(embeddings), tf.constant(labels), None))
+        layer.metric.loss(tf.constant(embeddings), tf.constant(labels), None))
     memory, memory_labels, own = slow_memory_after([(list(embeddings), list(labels))], 3)
     assert own == [None, 0, 1, 2]
     assert memory_term == pytest.approx(
