@@ -70,9 +70,9 @@ def trained_run(model_dir):
     from dvml_tf.training.checkpoints import load_trained_model
 
     model, config = load_trained_model(model_dir)
-    _, test = load_splits(config.dataset, config.data_dir, config.split_file)
+    _, test = load_splits(config.data.dataset, config.data.data_dir, config.data.split_file)
     embeddings, labels = compute_embeddings(model, test, config.image_sizes(training=False),
-                                            config.eval_batch_size)
+                                            config.evaluation.eval_batch_size)
     points = np.ascontiguousarray(l2_normalize(embeddings))
     k = len(np.unique(labels))
     print(f"{model_dir}: {len(labels)} test embeddings x {points.shape[1]}, {k} classes, "

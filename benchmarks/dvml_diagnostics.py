@@ -39,7 +39,7 @@ def diagnose(model_dir, max_images, seed=0):
     from dvml_tf.training.checkpoints import load_trained_model
 
     model, config = load_trained_model(model_dir)
-    train, _ = load_splits(config.dataset, config.data_dir, config.split_file)
+    train, _ = load_splits(config.data.dataset, config.data.data_dir, config.data.split_file)
     chosen = stratified_sample(train.labels, max_images, seed)
     subset = type(train)(train.images[chosen], train.labels[chosen], train.kind)
     heads = tf.function(model.encode)

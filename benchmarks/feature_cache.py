@@ -51,10 +51,10 @@ def measure(regime, dvml, args, train_split):
     table = sampling.class_table_for_batches(train_split.labels, 15, 4)
     model = build_model(config)
     images = pipeline.train_dataset(train_split, table, config.image_sizes(training=True), 15,
-                                    4, config.seed)
+                                    4, config.training.seed)
     uncached = median_step_seconds(model, images, args.steps)
-    frozen = (split_backbone(model.backbone, config.fine_tune_from).below
-              if config.fine_tune_from else model.backbone)
+    frozen = (split_backbone(model.backbone, config.model.fine_tune_from).below
+              if config.model.fine_tune_from else model.backbone)
     sample = train_split.subset(np.arange(args.images))
     start = time.perf_counter()
     features = feature_cache.compute_features(frozen, sample, config.image_sizes(False), 2, 128)

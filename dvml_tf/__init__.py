@@ -15,7 +15,9 @@ The Python API, every name from here (docs: README "Python API"):
     MetricLossLayer(name, ...)           one with trained variables (margin_dws, the proxy
                                          losses) or a cross-batch memory (XBM)
     METRIC_LOSSES                        the loss names
-    RunConfig, run(config)               what `python -m dvml_tf.main` runs, from Python
+    RunConfig.of(**flags), run(config)   what `python -m dvml_tf.main` runs, from Python:
+                                         parts data, loss, model, training, evaluation,
+                                         export (config.loss.margin), flat flag names
 
 Four are aliases, named otherwise in tracebacks and help(): load_dataset of
 dvml_tf.data.datasets.load_splits, backbone of dvml_tf.models.backbones.build_backbone,

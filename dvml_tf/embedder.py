@@ -137,7 +137,7 @@ def load(path: str) -> Embedder:
         from dvml_tf.training.checkpoints import load_trained_model
 
         model, config = load_trained_model(path)
-        return Embedder.from_model(model, config.image_size, config.resize_size)
+        return Embedder.from_model(model, config.data.image_size, config.data.resize_size)
     from dvml_tf.serving.export import load_export
 
     serve_images = load_export(path).signatures["serve_images"]

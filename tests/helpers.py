@@ -1,5 +1,4 @@
 """Small models and data shared by the tests."""
-import dataclasses
 
 import keras
 import numpy as np
@@ -13,8 +12,9 @@ from dvml_tf.training.build import dvml_settings
 
 
 def settings_of(**changes) -> DVMLSettings:
-    """The model's DVMLSettings of the default RunConfig with `changes` (RunConfig fields)."""
-    return dvml_settings(dataclasses.replace(RunConfig(), **changes))
+    """The model's DVMLSettings of the default RunConfig with `changes` (its flat fields)."""
+    config = RunConfig.of(**changes)
+    return dvml_settings(config.model, config.training.seed)
 
 
 def tiny_model(dvml=True, metric_loss="npairs", phase1_steps=0, num_samples=5, seed=0,

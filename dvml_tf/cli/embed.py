@@ -37,7 +37,7 @@ def _split_embeddings(model_dir: str, split: str, batch_size: int):
     from dvml_tf.training.checkpoints import load_trained_model
 
     model, config = load_trained_model(model_dir)
-    train, test = load_splits(config.dataset, config.data_dir, config.split_file)
+    train, test = load_splits(config.data.dataset, config.data.data_dir, config.data.split_file)
     return compute_embeddings(model, train if split == "train" else test,
                               config.image_sizes(training=False), batch_size)
 

@@ -13,7 +13,8 @@ from absl import flags
 
 from dvml_tf.cli import settings
 from dvml_tf.cli.common import run_command
-from dvml_tf.config import check_recall_k, parse_numbers
+from dvml_tf.config import parse_numbers
+from dvml_tf.config_parts import check_recall_k
 from dvml_tf.errors import UserError, first_line
 from dvml_tf.evaluation.metrics import evaluate_embeddings
 

@@ -1,5 +1,6 @@
-"""Flags made from RunConfig's fields (dvml_tf/config.py): one per setting, with the
-field's type, default, help and choices, so that a setting is defined in one place."""
+"""Flags made from the fields of RunConfig's parts (dvml_tf/config_parts.py): one per
+setting, with the field's type, default, help and choices, so that a setting is defined in
+one place."""
 import dataclasses
 import typing
 from typing import Dict, Iterable, List, Optional, Sequence
@@ -8,18 +9,20 @@ from absl import flags
 
 from dvml_tf.config import (
     DATASET_DEFAULTS,
-    DATASETS,
+    SETTING_FIELDS,
     SETTING_TYPES,
     SETTINGS,
     RunConfig,
     resolve_config,
 )
+from dvml_tf.config_parts import DataSettings
+from dvml_tf.data.datasets import DATASETS
 from dvml_tf.errors import UserError
 
 FLAGS = flags.FLAGS
 
 
-BARE_RUN_DATASET = RunConfig.dataset  # what `python -m dvml_tf.main` alone trains on
+BARE_RUN_DATASET = DataSettings.dataset  # what `python -m dvml_tf.main` alone trains on
 
 
 def bare_run_default(field: dataclasses.Field):
@@ -57,7 +60,7 @@ def define_flags(flag_values: flags.FlagValues = FLAGS,
     """One flag per RunConfig field (or per field in `names`): its type, default, help and
     choices."""
     names = set(SETTINGS if names is None else names)
-    for field in dataclasses.fields(RunConfig):
+    for field in SETTING_FIELDS.values():
         if field.name not in names:
             continue
         kind, choices = _value_type(SETTING_TYPES[field.name]), field.metadata["choices"]
@@ -80,8 +83,7 @@ def define_flags(flag_values: flags.FlagValues = FLAGS,
 
 def config_from_flags(flag_values: flags.FlagValues = FLAGS) -> RunConfig:
     """The RunConfig of the flags the user set (present); the rest take their defaults."""
-    chosen = {field.name: flag_values[field.name].value for field in dataclasses.fields(RunConfig)
-              if flag_values[field.name].present}
+    chosen = {name: flag_values[name].value for name in SETTINGS if flag_values[name].present}
     return resolve_config(chosen)
 
 

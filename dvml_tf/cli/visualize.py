@@ -41,14 +41,15 @@ def visualize(model_dir: str, data_dir: Optional[str] = None,
               max_images: int = 1500) -> Dict[str, str]:
     """Writes the figures and the projector files; returns the figure paths."""
     config = load_run_config(model_dir)
-    _, test = load_splits(config.dataset, data_dir or config.data_dir, config.split_file)
+    data = config.data
+    _, test = load_splits(data.dataset, data_dir or data.data_dir, data.split_file)
     step = _latest_step(model_dir)
     stored = stored_embeddings(model_dir, step) if step is not None else None
     if stored is None or len(stored[1]) != len(test):
         model, config = load_trained_model(model_dir)
         step = current_step(model)
         stored = compute_embeddings(model, test, config.image_sizes(training=False),
-                                    config.eval_batch_size)
+                                    config.evaluation.eval_batch_size)
     return write_figures(model_dir, step, *stored, test, config, max_images)
 
 

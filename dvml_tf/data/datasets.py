@@ -45,7 +45,7 @@ def load_splits(dataset: str, data_dir: Optional[str] = None,
                 split_file: Optional[str] = None, keep_downloads: bool = True
                 ) -> Tuple[ImageSplit, ImageSplit]:
     if dataset not in LOADERS:
-        raise UserError(f"--dataset={dataset} is unknown; choose one of {', '.join(DATASETS)}")
+        raise UserError(f"dataset={dataset!r} is unknown; choose one of {', '.join(DATASETS)}")
     if dataset == "folder" and not data_dir:
         raise ValueError("data_dir: the folder of class folders that dataset 'folder' reads")
     return LOADERS[dataset](data_dir, split_file, keep_downloads)

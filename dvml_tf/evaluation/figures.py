@@ -115,7 +115,7 @@ def plot(coordinates: np.ndarray, labels: np.ndarray, thumbnails: Optional[np.nd
 def thumbnails_of(split: ImageSplit, indices: Iterable[int], config: RunConfig) -> np.ndarray:
     """uint8 thumbnails [N, T, T, 3] of the evaluation crops."""
     load = split.image_loader()
-    crops = [eval_preprocess(load(int(i)), config.resize_size, config.image_size)
+    crops = [eval_preprocess(load(int(i)), config.data.resize_size, config.data.image_size)
              for i in indices]
     small = tf.image.resize(tf.stack(crops), [THUMBNAIL, THUMBNAIL], antialias=True)
     return np.clip(small.numpy(), 0, 255).astype(np.uint8)
@@ -257,7 +257,7 @@ def write_figures(model_dir: str, step: int, embeddings: np.ndarray, labels: np.
             temporary, embeddings=embeddings, labels=labels, step=step))
         paths = {name: os.path.join(figures, f"{name}.png")
                  for name in ("tsne", "central_latent_space", "retrieval")}
-        sample = stratified_sample(labels, max_images, config.seed)
+        sample = stratified_sample(labels, max_images, config.training.seed)
         thumbnails = thumbnails_of(test, sample, config)
         STATUS.announce(f"figures: t-SNE of {len(sample):,} test embeddings")
         plot(tsne(embeddings[sample]), labels[sample], thumbnails,
@@ -273,7 +273,8 @@ def write_figures(model_dir: str, step: int, embeddings: np.ndarray, labels: np.
             logging.warning("no class has two test images: no central latent space figure")
             del paths["central_latent_space"]
         STATUS.clear()
-        rows = retrieval_rows(embeddings, labels, retrieval_queries(labels, seed=config.seed))
+        rows = retrieval_rows(embeddings, labels,
+                              retrieval_queries(labels, seed=config.training.seed))
         shown = sorted({index for query, neighbours in rows for index in [query, *neighbours]})
         small = dict(zip(shown, thumbnails_of(test, shown, config)))
         draw_retrieval(rows, labels, small.__getitem__, test.class_name,

@@ -80,20 +80,20 @@ def evaluate_model(config: RunConfig, model: DVMLModel, test_split: ImageSplit,
             if test_features is None:
                 embedded, z_invariant, mu, log_var, labels = compute_embeddings_with_variance(
                     model, test_split, config.image_sizes(training=False),
-                    config.eval_batch_size)
+                    config.evaluation.eval_batch_size)
             else:
                 embedded, z_invariant, mu, log_var, labels = embed_features_with_variance(
-                    model, test_features, test_split.labels, config.eval_batch_size)
+                    model, test_features, test_split.labels, config.evaluation.eval_batch_size)
         STATUS.announce(f"evaluating: metrics and diagnostics of {len(labels):,} embeddings")
-        metrics = evaluate_embeddings(embedded, labels, config.recall_k,
-                                      kmeans_seed=config.kmeans_seed,
-                                      bootstrap=config.eval_bootstrap)
+        metrics = evaluate_embeddings(embedded, labels, config.evaluation.recall_k,
+                                      kmeans_seed=config.evaluation.kmeans_seed,
+                                      bootstrap=config.evaluation.eval_bootstrap)
         with stages.stage("diagnostics"):
             diagnostics = embedding_diagnostics(embedded, labels, (z_invariant, mu, log_var)
-                                                if config.dvml else None)
+                                                if config.model.dvml else None)
     logging.info("evaluation stages: %s", stages.summary(timed))  # above the status line
     STATUS.clear()
-    writer = _eval_writer(os.path.join(config.model_dir, "logs", "eval"))
+    writer = _eval_writer(os.path.join(config.training.model_dir, "logs", "eval"))
     with writer.as_default(step=step):
         for name, value in metrics.items():
             if isinstance(value, float):

@@ -121,18 +121,16 @@ def build_backbone(name: str, image_size: int, weights: str = "none",
     if not isinstance(image_size, int) or isinstance(image_size, bool):
         raise TypeError(f"image_size={image_size!r}: a whole number of pixels")
     if name not in BACKBONES:
-        raise UserError(f"--backbone={name} is unknown; choose one of {', '.join(BACKBONES)}")
+        raise UserError(f"name={name!r} is unknown; choose one of {', '.join(BACKBONES)}")
     if image_size < MIN_IMAGE_SIZE[name]:
-        raise UserError(
-            f"--image_size={image_size} is too small for --backbone={name} "
-            f"(at least {MIN_IMAGE_SIZE[name]})"
-        )
+        raise UserError(f"image_size={image_size} is too small for {name} (at least "
+                        f"{MIN_IMAGE_SIZE[name]})")
     is_path = weights not in ("none", "imagenet")
     if is_path and not os.path.exists(weights):
-        raise UserError(f"--backbone_weights={weights}: no such file")
+        raise UserError(f"weights={weights}: no such file")
     if name == "hub" and weights == "imagenet":
-        raise UserError("--backbone_weights=imagenet: a --hub_handle module brings its own "
-                        "weights; leave --backbone_weights at none")
+        raise UserError("weights='imagenet': a hub_handle module brings its own weights; "
+                        "leave weights at 'none'")
     if name == "googlenet" and weights == "imagenet":
         weights = imagenet_weights_path()
         if not os.path.exists(weights):
@@ -143,8 +141,8 @@ def build_backbone(name: str, image_size: int, weights: str = "none",
         is_path = True
     if name in ("googlenet", "small_cnn", "hub") + EFFICIENTNET_LITE:
         if weights == "imagenet":
-            raise UserError("--backbone_weights=imagenet: there are no ImageNet weights for "
-                            "small_cnn; pass a path to a weights file")
+            raise UserError("weights='imagenet': there are no ImageNet weights for small_cnn; "
+                            "pass a path to a weights file")
         features = {"googlenet": googlenet, "small_cnn": _small_cnn,
                     "hub": lambda size: _hub_features(hub_handle, size),
                     **{lite: lambda size, lite=lite: efficientnet_lite(lite, size)

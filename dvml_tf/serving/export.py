@@ -22,7 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dvml_tf.config import MODEL_NAME, RunConfig
+from dvml_tf.config import RunConfig
+from dvml_tf.config_parts import MODEL_NAME
 from dvml_tf.data.images import decode_image
 from dvml_tf.data.preprocessing import eval_preprocess, eval_preprocess_batch
 from dvml_tf.errors import UserError, first_line, out_of_space_is_user_error
@@ -188,18 +189,21 @@ def describe_model(model: DVMLModel, step: int) -> dict:
 def export_model(model: DVMLModel, config: RunConfig, step: int) -> Tuple[str, bool]:
     """A training run's export (write_export), its metadata naming the run's backbone flag,
     dataset and every flag it trained with."""
-    metadata = {**describe_model(model, step), "backbone": config.backbone,
-                "dataset": config.dataset, "training_flags": json.loads(config.to_json())}
-    return write_export(model, config.export_dir, config.model_name, config.image_size,
-                        config.resize_size, metadata)
+    metadata = {**describe_model(model, step), "backbone": config.model.backbone,
+                "dataset": config.data.dataset, "training_flags": json.loads(config.to_json())}
+    return write_export(model, config.export.export_dir, config.export.model_name,
+                        config.data.image_size, config.data.resize_size, metadata,
+                        "--export_dir")
 
 
 def write_export(model: DVMLModel, export_dir: str, model_name: str, image_size: int,
-                 resize_size: int, metadata: dict) -> Tuple[str, bool]:
+                 resize_size: int, metadata: dict,
+                 export_dir_name: str = "export_dir") -> Tuple[str, bool]:
     """Exports `model` once its weights are finite and the written SavedModel answers a
     probe image, with `metadata` (describe_model's, at least) in assets.extra; returns
     (the version's path, whether it is new): when the latest version serves the same
-    weights and preprocessing, nothing is written and it is returned."""
+    weights and preprocessing, nothing is written and it is returned. An export_dir it
+    cannot write is named `export_dir_name` (--export_dir on the command line)."""
     bad = model.non_finite_weights()
     if bad:
         raise UserError(f"step {metadata['train_step']}: {len(bad)} weights hold NaN or "
@@ -208,9 +212,10 @@ def write_export(model: DVMLModel, export_dir: str, model_name: str, image_size:
     try:
         os.makedirs(model_root, exist_ok=True)
     except OSError as error:
-        raise UserError(f"--export_dir={export_dir}: cannot create ({error.strerror})") from None
+        raise UserError(f"{export_dir_name}={export_dir}: cannot create "
+                        f"({error.strerror})") from None
     if not os.access(model_root, os.W_OK):
-        raise UserError(f"--export_dir={export_dir}: not writable")
+        raise UserError(f"{export_dir_name}={export_dir}: not writable")
     metadata = {**metadata, "image_size": image_size, "resize_size": resize_size,
                 "weights_sha256": served_weights_sha256(model)}
     remove_stale_partials(model_root)

@@ -1,6 +1,5 @@
 """A run's model folder: its checkpoints, the run config saved beside them, and loading a
 trained run back (`load_trained_model`)."""
-import dataclasses
 import json
 import os
 from typing import Optional, Tuple
@@ -14,9 +13,9 @@ from dvml_tf.config import (
     RunConfig,
     config_from_saved,
     validate,
-    validate_types,
     with_derived_defaults,
 )
+from dvml_tf.config_parts import TrainingSettings
 from dvml_tf.errors import UserError, first_line
 from dvml_tf.files import WEIGHTS_SUFFIX, write_json_atomically
 from dvml_tf.models.dvml import DVMLModel
@@ -26,7 +25,7 @@ CHECKPOINT_SUBDIR = "checkpoints"
 
 
 def checkpoint_manager(model: DVMLModel, model_dir: str,
-                       keep: int = RunConfig.keep_checkpoints) -> tf.train.CheckpointManager:
+                       keep: int = TrainingSettings.keep_checkpoints) -> tf.train.CheckpointManager:
     """Checkpoints in <model_dir>/checkpoints; written atomically, the newest `keep` kept."""
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     return tf.train.CheckpointManager(
@@ -67,8 +66,8 @@ CHECKPOINT_FORMAT = 2
 def save_run_config(config: RunConfig) -> None:
     """Writes the run's settings beside its checkpoints (atomically), with the format of
     those checkpoints."""
-    os.makedirs(config.model_dir, exist_ok=True)
-    path = os.path.join(config.model_dir, RUN_CONFIG_FILE)
+    os.makedirs(config.training.model_dir, exist_ok=True)
+    path = os.path.join(config.training.model_dir, RUN_CONFIG_FILE)
     write_json_atomically(path, {**json.loads(config.to_json()),
                                  "checkpoint_format": CHECKPOINT_FORMAT})
 
@@ -85,7 +84,8 @@ def load_run_config(model_dir: str) -> RunConfig:
         if not isinstance(saved, dict):
             raise ValueError("not a JSON object")
         config = config_from_saved(saved)
-        validate_types(config)
+        for part in config.parts():
+            part.check_types("--")
         # A run that dvml_tf.run trained before it filled these in saved them unset.
         config = with_derived_defaults(config)
         validate(config)
@@ -101,16 +101,16 @@ def load_run_config(model_dir: str) -> RunConfig:
 def check_resumable(config: RunConfig) -> None:
     """Raises UserError, before anything is written, when --model_dir holds checkpoints of
     a network other than the one `config` asks for."""
-    if not os.path.exists(os.path.join(config.model_dir, CHECKPOINT_SUBDIR, "checkpoint")):
+    if not os.path.exists(os.path.join(config.training.model_dir, CHECKPOINT_SUBDIR, "checkpoint")):
         return
-    trained = load_run_config(config.model_dir)
+    trained, asked = load_run_config(config.training.model_dir).flat(), config.flat()
     for key in ARCHITECTURE_KEYS:
-        if key == "num_proxies" and config.num_proxies == 0:
+        if key == "num_proxies" and config.loss.num_proxies == 0:
             continue  # derived from the training split, as the trained run's was
-        if getattr(trained, key) != getattr(config, key):
-            raise UserError(f"--{key}={getattr(config, key)}: --model_dir={config.model_dir} "
-                            f"holds a run trained with --{key}={getattr(trained, key)}; rerun "
-                            "with its settings or choose another --model_dir")
+        if trained[key] != asked[key]:
+            raise UserError(f"--{key}={asked[key]}: --model_dir={config.training.model_dir} "
+                            f"holds a run trained with --{key}={trained[key]}; rerun with its "
+                            "settings or choose another --model_dir")
 
 
 def load_trained_model(model_dir: str, config: Optional[RunConfig] = None,
@@ -136,7 +136,8 @@ def load_trained_model(model_dir: str, config: Optional[RunConfig] = None,
 
 def config_with_architecture(config: RunConfig, trained: RunConfig) -> RunConfig:
     """`config` with the network settings of the `trained` run."""
-    return dataclasses.replace(config, **{key: getattr(trained, key) for key in ARCHITECTURE_KEYS})
+    network = trained.flat()
+    return config.replace(**{key: network[key] for key in ARCHITECTURE_KEYS})
 
 
 def save_backbone_weights(model_dir: str, path: str) -> str:

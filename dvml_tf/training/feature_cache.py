@@ -39,9 +39,10 @@ class FeatureCache(NamedTuple):
 
 def applies(config: RunConfig, replicas: int) -> bool:
     """Whether a run's training inputs are fixed images through a fixed part."""
-    return ((config.freeze_backbone or bool(config.fine_tune_from)) and config.feature_cache
-            and config.resize_size == config.image_size
-            and replicas == 1 and config.mode in ("train_and_eval", "train"))
+    return ((config.model.freeze_backbone or bool(config.model.fine_tune_from))
+            and config.training.feature_cache
+            and config.data.resize_size == config.data.image_size
+            and replicas == 1 and config.training.mode in ("train_and_eval", "train"))
 
 
 def _fingerprint(frozen: keras.Model, split: ImageSplit, sizes: ImageSizes,
@@ -114,12 +115,12 @@ def for_run(config: RunConfig, backbone: keras.Model, train_split: ImageSplit,
     not apply."""
     if not applies(config, replicas):
         return None
-    frozen = (split_backbone(backbone, config.fine_tune_from).below if config.fine_tune_from
-              else backbone)
-    views = 2 if config.random_flip else 1
+    fine_tune_from = config.model.fine_tune_from
+    frozen = split_backbone(backbone, fine_tune_from).below if fine_tune_from else backbone
+    views = 2 if config.data.random_flip else 1
     sizes = config.image_sizes(training=False)
-    train = cached_features(frozen, train_split, sizes, views, config.eval_batch_size)
-    test = cached_features(frozen, test_split, sizes, 1, config.eval_batch_size)[:, 0]
+    train = cached_features(frozen, train_split, sizes, views, config.evaluation.eval_batch_size)
+    test = cached_features(frozen, test_split, sizes, 1, config.evaluation.eval_batch_size)[:, 0]
     STATUS.clear()
     return FeatureCache(train, test)
 
@@ -129,11 +130,12 @@ def train_dataset(features: np.ndarray, split: ImageSplit, table: ClassTable,
     """pipeline.train_dataset's batches with each image's cached output in its place:
     ({FEATURES_KEY: [P*K, ...]}, labels [P*K])."""
     table_of_features = tf.constant(features)
-    flips = config.random_flip
+    flips = config.data.random_flip
 
     def example(index, image_seed):
         view = tf.cast(preprocessing.train_flips(image_seed), tf.int64) if flips else 0
         return {FEATURES_KEY: table_of_features[index, view]}
 
-    return pipeline.pk_stream(split.labels, table, config.classes_per_batch,
-                              config.images_per_class, config.seed, example, start_batch)
+    return pipeline.pk_stream(split.labels, table, config.data.classes_per_batch,
+                              config.data.images_per_class, config.training.seed, example,
+                              start_batch)

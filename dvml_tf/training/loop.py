@@ -27,20 +27,21 @@ from dvml_tf.training.interrupt import Interrupted, StopAtCtrlC
 
 def check_batches_possible(config: RunConfig, train_split: ImageSplit) -> sampling.ClassTable:
     """Raises UserError when the training split cannot form P x K batches."""
-    return sampling.class_table_for_batches(train_split.labels, config.classes_per_batch,
-                                            config.images_per_class)
+    return sampling.class_table_for_batches(train_split.labels, config.data.classes_per_batch,
+                                            config.data.images_per_class)
 
 
 def _train_dataset(config, split, table, strategy, start, features):
     if features is not None:
         return feature_cache.train_dataset(features, split, table, config, start)
     sizes = config.image_sizes(training=True)
-    args = (split, table, sizes, config.classes_per_batch, config.images_per_class, config.seed)
+    args = (split, table, sizes, config.data.classes_per_batch, config.data.images_per_class,
+            config.training.seed)
     replicas = strategy.num_replicas_in_sync
     if replicas == 1:
         return pipeline.train_dataset(*args, start_batch=start)
-    if config.classes_per_batch % replicas:
-        raise UserError(f"--classes_per_batch={config.classes_per_batch} must divide evenly "
+    if config.data.classes_per_batch % replicas:
+        raise UserError(f"--classes_per_batch={config.data.classes_per_batch} must divide evenly "
                         f"among the {replicas} replicas")
 
     def dataset_fn(context):
@@ -55,7 +56,7 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
           strategy: Optional[tf.distribute.Strategy] = None,
           before_first_step: Optional[Callable[[], None]] = None,
           features: Optional[np.ndarray] = None) -> None:
-    """Trains `model` until its optimizer has taken config.train_steps steps; a new run
+    """Trains `model` until its optimizer has taken config.training.train_steps steps; a new run
     (no checkpoint to resume) first calls `before_first_step` (the untrained evaluation).
     `features`: the frozen backbone's cached features of the training split
     (feature_cache.py), read in place of its images.
@@ -66,15 +67,15 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
     strategy = strategy or tf.distribute.get_strategy()
     table = check_batches_possible(config, train_split)
     chief = distribution.is_chief()
-    checkpoint_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="dvml_worker_")
-    manager = checkpoint_manager(model, checkpoint_dir, config.keep_checkpoints)
+    checkpoint_dir = config.training.model_dir if chief else tempfile.mkdtemp(prefix="dvml_worker_")
+    manager = checkpoint_manager(model, checkpoint_dir, config.training.keep_checkpoints)
     restored = restore_latest(manager)
     if chief:
         save_run_config(config)
     start = current_step(model)
     if restored:
         logging.info("resumed from %s at step %d", restored, start)
-    if start >= config.train_steps:
+    if start >= config.training.train_steps:
         logging.info("already trained for %d steps", start)
         return
     timer = callbacks.EvaluationTimer()
@@ -82,33 +83,36 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
         timer.timed(before_first_step)()
     dataset = _train_dataset(config, train_split, table, strategy, start, features)
     logging.info("training on %d replica(s) with --strategy=%s", strategy.num_replicas_in_sync,
-                 config.strategy)
-    loop = math.gcd(config.checkpoint_every, config.eval_every or config.checkpoint_every)
-    loop = min(loop, config.train_steps)
-    saver = callbacks.SaveCheckpoints(manager, config.checkpoint_every)
+                 config.training.strategy)
+    checkpoint_every = config.training.checkpoint_every
+    loop = math.gcd(checkpoint_every, config.evaluation.eval_every or checkpoint_every)
+    loop = min(loop, config.training.train_steps)
+    saver = callbacks.SaveCheckpoints(manager, config.training.checkpoint_every)
     fit_callbacks = [
-        callbacks.StopOnNonFinite(config.max_consecutive_skipped, manager),
-        callbacks.StopAtStep(config.train_steps),
+        callbacks.StopOnNonFinite(config.training.max_consecutive_skipped, manager),
+        callbacks.StopAtStep(config.training.train_steps),
         saver,
     ]
     if chief:
-        writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs", "train"))
+        writer = tf.summary.create_file_writer(
+            os.path.join(config.training.model_dir, "logs", "train"))
         probe = variance_summaries.probe_subset(train_split)
         probe_images = next(iter(pipeline.eval_dataset(
             probe, config.image_sizes(training=False), len(probe))))[0]
-        summaries = callbacks.TrainingSummaries(writer, config.summary_every, probe_images,
+        summaries = callbacks.TrainingSummaries(writer, config.training.summary_every, probe_images,
                                                 probe.labels)
         fit_callbacks.append(summaries)
-        eval_every = config.eval_every if evaluate_fn else 0
+        eval_every = config.evaluation.eval_every if evaluate_fn else 0
         if eval_every:
             fit_callbacks.append(callbacks.PeriodicEvaluation(timer.timed(evaluate_fn),
                                                               eval_every))
         fit_callbacks.append(callbacks.Progress(
-            config.train_steps, config.summary_every, summaries, timer, eval_every,
-            final_evaluation=config.mode == "train_and_eval"))
-        if config.dvml:
+            config.training.train_steps, config.training.summary_every, summaries, timer,
+            eval_every,
+            final_evaluation=config.training.mode == "train_and_eval"))
+        if config.model.dvml:
             fit_callbacks.append(callbacks.PhaseStart(model.settings.phase1_steps))
-    epochs, initial_epoch = math.ceil(config.train_steps / loop), start // loop
+    epochs, initial_epoch = math.ceil(config.training.train_steps / loop), start // loop
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         fit_across_workers(model, dataset, fit_callbacks, epochs, initial_epoch, loop)
         return
@@ -126,7 +130,7 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
             )
     except KeyboardInterrupt:  # the second Ctrl-C
         raise _saved_at_interrupt(saver) from None
-    if ctrl_c.pressed and current_step(model) < config.train_steps:
+    if ctrl_c.pressed and current_step(model) < config.training.train_steps:
         raise _saved_at_interrupt(saver)
 
 

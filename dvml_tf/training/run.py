@@ -6,7 +6,6 @@ settings only once the latest checkpoint has restored. A full disk ends any of t
 one line.
 """
 import contextlib
-import dataclasses
 import logging
 import os
 import sys
@@ -48,15 +47,16 @@ TRAINING_MODES = ("train_and_eval", "train")
 
 
 def run_modes(config: RunConfig) -> Optional[Dict[str, float]]:
-    """Runs what config.mode asks for; returns the metrics when it evaluated. `config` is
-    validated as the command line's is (dvml_tf.run passes it straight in)."""
-    config = finished_config(config)
+    """Runs what config.training.mode asks for; returns the metrics when it evaluated.
+    `config` is validated as the command line's is (dvml_tf.run passes it straight in; a
+    bad setting is named by its field, as Python callers know it)."""
+    config = finished_config(config, prefix="")
     chief = distribution.is_chief()
-    training = config.mode in TRAINING_MODES
+    training = config.training.mode in TRAINING_MODES
     if not training:
-        load_run_config(config.model_dir)  # no trained run: one line before any data loads
-    writes_model_dir = chief and config.mode != "export"
-    with (holding_model_dir(config.model_dir) if writes_model_dir
+        load_run_config(config.training.model_dir)  # no trained run: one line before any data loads
+    writes_model_dir = chief and config.training.mode != "export"
+    with (holding_model_dir(config.training.model_dir) if writes_model_dir
           else contextlib.nullcontext()):
         if training and chief:
             check_resumable(config)
@@ -65,41 +65,41 @@ def run_modes(config: RunConfig) -> Optional[Dict[str, float]]:
 
 def _set_up_tensorflow(config: RunConfig) -> tf.distribute.Strategy:
     """Device and determinism settings, before TensorFlow initialises its devices."""
-    if config.cpu_devices > 1:
-        distribution.split_cpu(config.cpu_devices)
-    if config.deterministic:
+    if config.training.cpu_devices > 1:
+        distribution.split_cpu(config.training.cpu_devices)
+    if config.training.deterministic:
         tf.config.experimental.enable_op_determinism()
-    return distribution.make_strategy(config.strategy, config.tpu)
+    return distribution.make_strategy(config.training.strategy, config.training.tpu)
 
 
 def with_proxy_table(config: RunConfig, train_split: ImageSplit) -> RunConfig:
     """For proxy_nca and proxy_anchor, `config` with --num_proxies covering every training
     label (0: one per label 0..max); UserError when a given table is too small."""
-    if config.metric_loss not in PROXY_LOSSES:
+    if config.loss.metric_loss not in PROXY_LOSSES:
         return config
     needed = int(train_split.labels.max()) + 1
-    if config.num_proxies == 0:
-        return dataclasses.replace(config, num_proxies=needed)
-    if config.num_proxies < needed:
-        raise UserError(f"--num_proxies={config.num_proxies}: the training labels go up to "
-                        f"{needed - 1}; --metric_loss={config.metric_loss} needs one proxy "
+    if config.loss.num_proxies == 0:
+        return config.replace(num_proxies=needed)
+    if config.loss.num_proxies < needed:
+        raise UserError(f"--num_proxies={config.loss.num_proxies}: the training labels go up to "
+                        f"{needed - 1}; --metric_loss={config.loss.metric_loss} needs one proxy "
                         f"per label (at least {needed}, or 0 for exactly that)")
     return config
 
 
 def _warn_about_frozen_random_features(config: RunConfig) -> None:
-    if config.freeze_backbone and config.backbone_weights == "none":
+    if config.model.freeze_backbone and config.model.backbone_weights == "none":
         logging.warning("--freeze_backbone with --backbone_weights=none: the backbone's "
                         "random features stay frozen; only the heads will learn")
 
 
 def _model_dir_full(config: RunConfig):
     """A full disk while writing into --model_dir: one line, and no partial files left."""
-    checkpoints = os.path.join(config.model_dir, CHECKPOINT_SUBDIR)
+    checkpoints = os.path.join(config.training.model_dir, CHECKPOINT_SUBDIR)
     return out_of_space_is_user_error(
-        f"--model_dir={config.model_dir}",
+        f"--model_dir={config.training.model_dir}",
         debris=[os.path.join(checkpoints, "*_temp*"),
-                os.path.join(config.model_dir, "*.json.*.tmp.json")])
+                os.path.join(config.training.model_dir, "*.json.*.tmp.json")])
 
 
 def _shown_name(metric: str) -> str:
@@ -143,10 +143,10 @@ def where_to_look(model_dir: str, figures: bool) -> List[str]:
 
 def _load_data(config: RunConfig) -> Tuple[ImageSplit, ImageSplit]:
     """The run's (train, test) splits, saying what is loaded and what it holds."""
-    logging.info("loading --dataset=%s%s", config.dataset,
-                 f" from {config.data_dir}" if config.data_dir else "")
-    train, test = load_splits(config.dataset, config.data_dir, config.split_file,
-                              config.keep_downloads)
+    logging.info("loading --dataset=%s%s", config.data.dataset,
+                 f" from {config.data.data_dir}" if config.data.data_dir else "")
+    train, test = load_splits(config.data.dataset, config.data.data_dir, config.data.split_file,
+                              config.data.keep_downloads)
     logging.info("%s images of %d classes train, %s of %d classes test", f"{len(train):,}",
                  len(set(train.labels)), f"{len(test):,}", len(set(test.labels)))
     return train, test
@@ -154,16 +154,16 @@ def _load_data(config: RunConfig) -> Tuple[ImageSplit, ImageSplit]:
 
 def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
     strategy = _set_up_tensorflow(config)
-    if config.mode != "export":  # an export needs the trained model only
+    if config.training.mode != "export":  # an export needs the trained model only
         train_split, test_split = _load_data(config)
-    if config.mode in TRAINING_MODES:
+    if config.training.mode in TRAINING_MODES:
         config = with_proxy_table(config, train_split)
         _warn_about_frozen_random_features(config)
         model = build_model(config, strategy)
         cache = feature_cache.for_run(config, model.backbone, train_split, test_split,
                                       strategy.num_replicas_in_sync)
     else:
-        model, config = load_trained_model(config.model_dir, config, strategy)
+        model, config = load_trained_model(config.training.model_dir, config, strategy)
         cache = None
     evaluations = {}
 
@@ -174,47 +174,51 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
             started = time.monotonic()
             evaluations[step] = evaluate_model(config, model, test_split, step,
                                                cache.test if cache else None)
-            if step < config.train_steps:
+            if step < config.training.train_steps:
                 logging.info("evaluation at step %d%s: %s (%.0f s)", step,
                              " (untrained)" if step == 0 else "",
                              _short_summary(evaluations[step].metrics),
                              time.monotonic() - started)
         return evaluations[step]
 
-    if config.mode in TRAINING_MODES:
+    if config.training.mode in TRAINING_MODES:
         with _model_dir_full(config):
             def evaluate_untrained():
-                write_json(config.model_dir, UNTRAINED_METRICS_FILE, evaluate_at(0).metrics)
+                write_json(config.training.model_dir, UNTRAINED_METRICS_FILE,
+                           evaluate_at(0).metrics)
 
-            evaluates = chief and config.eval_untrained and config.mode == "train_and_eval"
+            evaluates = (chief and config.evaluation.eval_untrained
+                         and config.training.mode == "train_and_eval")
             train(config, model, train_split, evaluate_at, strategy,
                   evaluate_untrained if evaluates else None, cache.train if cache else None)
         if not chief:
             return None
     step = current_step(model)
     metrics = None
-    if config.mode in ("train_and_eval", "eval"):
+    if config.training.mode in ("train_and_eval", "eval"):
         with _model_dir_full(config):
             evaluation = evaluate_at(step)
             metrics = dict(evaluation.metrics, step=step)
-            untrained = read_json(config.model_dir, UNTRAINED_METRICS_FILE)
+            untrained = read_json(config.training.model_dir, UNTRAINED_METRICS_FILE)
             if untrained:
                 metrics["untrained"] = untrained
-            write_json(config.model_dir, METRICS_FILE, metrics)
-            write_json(config.model_dir, DIAGNOSTICS_FILE, dict(evaluation.diagnostics, step=step))
-        if config.figures and chief:
+            write_json(config.training.model_dir, METRICS_FILE, metrics)
+            write_json(config.training.model_dir, DIAGNOSTICS_FILE,
+                       dict(evaluation.diagnostics, step=step))
+        if config.evaluation.figures and chief:
             with stages.recording() as timed, stages.stage("figures"):
-                write_figures(config.model_dir, step, evaluation.embeddings,
+                write_figures(config.training.model_dir, step, evaluation.embeddings,
                               evaluation.labels, test_split, config)
             logging.info("evaluation stages: %s", stages.summary(timed))
         utf = "utf" in (sys.stdout.encoding or "").lower()
-        print("\n".join(closing_lines(metrics, step, config.model_dir,
+        print("\n".join(closing_lines(metrics, step, config.training.model_dir,
                                       "\u2192" if utf else "->")))
-    if config.mode in ("train_and_eval", "export") and config.export_dir:
-        with out_of_space_is_user_error(f"--export_dir={config.export_dir}"):
+    if config.training.mode in ("train_and_eval", "export") and config.export.export_dir:
+        with out_of_space_is_user_error(f"--export_dir={config.export.export_dir}"):
             path, new = export_model(model, config, step)
             print(f"exported SavedModel to {path}" if new else
                   f"{path} already serves these weights (step {step}); nothing exported")
-    if config.mode in ("train_and_eval", "eval"):
-        print("\n".join(where_to_look(config.model_dir, config.figures and chief)))
+    if config.training.mode in ("train_and_eval", "eval"):
+        print("\n".join(where_to_look(config.training.model_dir,
+                                      config.evaluation.figures and chief)))
     return metrics

@@ -14,7 +14,7 @@ import tensorflow as tf
 sys.path.insert(0, sys.argv[1])
 import keras
 
-from dvml_tf.config import RunConfig  # noqa: E402
+from dvml_tf.config_parts import ModelSettings  # noqa: E402
 from dvml_tf.models.dvml import build_dvml_model  # noqa: E402
 from dvml_tf.models.metric_loss_layer import MetricLossLayer  # noqa: E402
 from dvml_tf.training.build import dvml_settings  # noqa: E402
@@ -29,7 +29,7 @@ def make_model(strategy):
     with strategy.scope():
         backbone = keras.Sequential([keras.Input([8, 8, 3]), keras.layers.Flatten(),
                                      keras.layers.Dense(32, activation="relu")])
-        settings = dvml_settings(RunConfig(num_samples=4, phase1_steps=0, seed=5))
+        settings = dvml_settings(ModelSettings(num_samples=4, phase1_steps=0), seed=5)
         loss = MetricLossLayer(METRIC_LOSS, images_per_class=2, num_proxies=4, embedding_dim=8,
                                cross_batch_memory=12 if MEMORY else 0)
         model = build_dvml_model(backbone, 8, loss, settings, 16)

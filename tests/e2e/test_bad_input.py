@@ -432,7 +432,7 @@ def test_proxy_table_smaller_than_the_training_labels_is_one_line(loss):
     small = config_of(f"--metric_loss={loss}", "--num_proxies=5")
     message = one_line_error(with_proxy_table, small, split)
     assert message.startswith("--num_proxies=5: the training labels go up to 9")
-    assert with_proxy_table(config_of(f"--metric_loss={loss}"), split).num_proxies == 10
+    assert with_proxy_table(config_of(f"--metric_loss={loss}"), split).loss.num_proxies == 10
 
 
 # The image folder ------------------------------------------------------------------------

@@ -97,7 +97,8 @@ def test_export_served_by_a_new_process_equals_the_trained_model(run_dir, galler
     np.testing.assert_allclose(np.linalg.norm(served, axis=1), 1.0, rtol=1e-5)
     # The export was made from the run's last checkpoint.
     model, config = load_trained_model(str(base / "run"))
-    images = tf.stack([eval_preprocess(decode_image(data), config.resize_size, config.image_size)
+    sizes = config.data
+    images = tf.stack([eval_preprocess(decode_image(data), sizes.resize_size, sizes.image_size)
                        for data in encoded])
     np.testing.assert_allclose(served, model.embed(images).numpy(), atol=1e-5)
 

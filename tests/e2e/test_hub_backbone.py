@@ -75,7 +75,7 @@ def test_a_hub_module_trains_exports_and_serves(hub_module, tmp_path):
                    check=True, capture_output=True, timeout=300)
     served = np.load(tmp_path / "out" / "embeddings.npy")
     model, config = load_trained_model(str(tmp_path / "run"))
-    images = tf.stack([eval_preprocess(image, config.resize_size, config.image_size)
+    images = tf.stack([eval_preprocess(image, config.data.resize_size, config.data.image_size)
                        for image in tf.constant(pixels)])
     np.testing.assert_allclose(served, model.embed(images).numpy(), atol=1e-5)
 

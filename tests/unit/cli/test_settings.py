@@ -1,6 +1,5 @@
 """Flags only at the edge: every RunConfig field is a flag of the training command, and
 each command's --help lists exactly the flags it reads."""
-import dataclasses
 import re
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from dvml_tf.cli import (
     settings,
     visualize,
 )
-from dvml_tf.config import SETTINGS, RunConfig, resolve_config
+from dvml_tf.config import SETTING_FIELDS, SETTINGS, resolve_config
 
 COMMANDS = {
     "dvml_tf.main": set(SETTINGS),
@@ -43,12 +42,13 @@ def test_every_setting_is_a_flag_whose_default_is_what_a_bare_run_uses():
     settings.define_flags(flag_values)
     bare = resolve_config({})  # python -m dvml_tf.main with no flags
     derived = {"phase1_steps": -1, "model_name": None}  # their help says how they derive
-    for field in dataclasses.fields(RunConfig):
+    flat = bare.flat()
+    for field in SETTING_FIELDS.values():
         default = flag_values[field.name].default
         if field.name in derived:
             assert default == derived[field.name]
             continue
-        expected = getattr(bare, field.name)
+        expected = flat[field.name]
         if isinstance(expected, tuple):
             expected = [str(value) for value in expected]
             default = [str(value) for value in default]

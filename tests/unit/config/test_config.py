@@ -1,6 +1,5 @@
 """RunConfig: one source per default, flag files that hold only what differs from it, and
 validation that names the bad setting (in-process, no absl needed)."""
-import dataclasses
 import json
 import os
 import re
@@ -9,7 +8,8 @@ import pytest
 from commands import ROOT
 
 from dvml_tf.cli.settings import parse_config
-from dvml_tf.config import RunConfig, config_from_saved, resolve_config
+from dvml_tf.config import config_from_saved, resolve_config
+from dvml_tf.config_parts import TrainingSettings
 from dvml_tf.errors import UserError
 
 
@@ -22,16 +22,16 @@ def _demo_arguments():
 
 def test_a_bare_run_is_the_demo_but_for_its_folder():
     demo = parse_config(_demo_arguments())
-    assert dataclasses.replace(demo, model_dir=RunConfig.model_dir) == parse_config([])
+    assert demo.replace(model_dir=TrainingSettings.model_dir) == parse_config([])
 
 
 def test_dataset_defaults_yield_to_what_the_user_sets():
-    assert parse_config([]).backbone == "small_cnn"
-    assert parse_config([]).learning_rate == 1e-3
-    assert parse_config(["--backbone=googlenet"]).backbone == "googlenet"
-    assert parse_config(["--dataset=cub"]).backbone == "googlenet"
-    assert parse_config(["--dataset=sop"]).recall_k == (1, 10, 100, 1000)
-    assert parse_config(["--dataset=sop", "--recall_k=1,2"]).recall_k == (1, 2)
+    assert parse_config([]).model.backbone == "small_cnn"
+    assert parse_config([]).training.learning_rate == 1e-3
+    assert parse_config(["--backbone=googlenet"]).model.backbone == "googlenet"
+    assert parse_config(["--dataset=cub"]).model.backbone == "googlenet"
+    assert parse_config(["--dataset=sop"]).evaluation.recall_k == (1, 10, 100, 1000)
+    assert parse_config(["--dataset=sop", "--recall_k=1,2"]).evaluation.recall_k == (1, 2)
 
 
 def _flag_lines(path):
@@ -52,11 +52,13 @@ def test_every_line_of_a_flag_file_changes_the_config(name, monkeypatch):
 def test_paper_flag_files_give_the_papers_network(dataset, monkeypatch):
     monkeypatch.chdir(ROOT)
     config = parse_config([f"--flagfile=flags/{dataset}.cfg"])
-    assert (config.dataset, config.backbone, config.image_size, config.resize_size) == (
+    data, model = config.data, config.model
+    assert (data.dataset, model.backbone, data.image_size, data.resize_size) == (
         dataset, "googlenet", 224, 256)
-    assert (config.embedding_dim, config.num_samples, config.learning_rate) == (512, 20, 1e-4)
-    assert (config.phase1_lambdas, config.phase2_lambdas) == ((1, 1, 0.1, 1), (0.8, 1, 0.2, 0.8))
-    assert config.train_steps == (60000 if dataset == "sop" else 20000)
+    assert (model.embedding_dim, model.num_samples, config.training.learning_rate) == (
+        512, 20, 1e-4)
+    assert (model.phase1_lambdas, model.phase2_lambdas) == ((1, 1, 0.1, 1), (0.8, 1, 0.2, 0.8))
+    assert config.training.train_steps == (60000 if dataset == "sop" else 20000)
 
 
 BAD_SETTINGS = {
@@ -99,12 +101,12 @@ def test_bad_setting_is_a_one_line_user_error_naming_it(name):
 def test_list_flags_and_tuples_resolve_alike():
     from_flags = parse_config(["--phase2_lambdas=0.5,1,0.2,0.5", "--recall_k=1,3"])
     direct = resolve_config({"phase2_lambdas": (0.5, 1, 0.2, 0.5), "recall_k": (1, 3)})
-    assert from_flags == direct and direct.recall_k == (1, 3)
+    assert from_flags == direct and direct.evaluation.recall_k == (1, 3)
 
 
 def test_half_of_the_steps_is_phase1_unless_set():
-    assert resolve_config({"train_steps": 100}).phase1_steps == 50
-    assert resolve_config({"train_steps": 100, "phase1_steps": 7}).phase1_steps == 7
+    assert resolve_config({"train_steps": 100}).model.phase1_steps == 50
+    assert resolve_config({"train_steps": 100, "phase1_steps": 7}).model.phase1_steps == 7
 
 
 def test_saved_config_round_trips_and_older_runs_take_defaults():
@@ -118,18 +120,19 @@ def test_saved_config_round_trips_and_older_runs_take_defaults():
 def test_eval_and_export_take_the_trained_runs_data_unless_set(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    trained = dataclasses.replace(resolve_config({"dataset": "digits"}), model_dir=str(run))
+    trained = resolve_config({"dataset": "digits"}).replace(model_dir=str(run))
     from dvml_tf.training.checkpoints import save_run_config
 
     save_run_config(trained)
     for mode in ("eval", "export"):
         config = parse_config([f"--model_dir={run}", f"--mode={mode}"])
-        assert (config.dataset, config.model_name) == ("digits", "dvml_digits")
-        assert config.image_size == 32  # the digits' default, not the glyphs'
+        assert (config.data.dataset, config.export.model_name) == ("digits", "dvml_digits")
+        assert config.data.image_size == 32  # the digits' default, not the glyphs'
     chosen = parse_config([f"--model_dir={run}", "--mode=eval", "--dataset=glyphs"])
-    assert (chosen.dataset, chosen.model_name) == ("glyphs", "dvml_digits")
-    assert parse_config([f"--model_dir={run}"]).dataset == "glyphs"  # training: the default
-    assert parse_config([f"--model_dir={tmp_path / 'none'}", "--mode=eval"]).dataset == "glyphs"
+    assert (chosen.data.dataset, chosen.export.model_name) == ("glyphs", "dvml_digits")
+    assert parse_config([f"--model_dir={run}"]).data.dataset == "glyphs"  # training: the default
+    untrained = parse_config([f"--model_dir={tmp_path / 'none'}", "--mode=eval"])
+    assert untrained.data.dataset == "glyphs"
 
 
 @pytest.mark.parametrize("flag", ["--learning_rate=nan", "--learning_rate=inf",
@@ -147,5 +150,5 @@ def test_a_bare_run_and_the_papers_flag_file_resolve_the_papers_choices(argv, mo
     """flags/paper.cfg relies on these defaults: eq. 9 as a distance, random variance heads."""
     monkeypatch.chdir(ROOT)
     config = parse_config(argv)
-    assert (config.reconstruction, config.variance_heads_init) == ("distance", "random")
-    assert config.metric_reduction == "sum" and config.num_samples == 20
+    assert (config.model.reconstruction, config.model.variance_heads_init) == ("distance", "random")
+    assert config.loss.metric_reduction == "sum" and config.model.num_samples == 20

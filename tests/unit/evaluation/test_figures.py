@@ -77,7 +77,7 @@ def test_figures_of_a_sample_of_about_one_image_per_class_use_all_images_centres
         Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(path)
         paths.append(str(path))
     embeddings = rng.normal(size=(len(labels), 8)).astype(np.float32)
-    config = RunConfig(image_size=8, resize_size=10)
+    config = RunConfig.of(image_size=8, resize_size=10)
     drawn = write_figures(str(tmp_path / "run"), 5, embeddings, labels,
                           ImageSplit(np.array(paths), labels, PATHS), config, max_images=30)
     assert sorted(drawn) == ["central_latent_space", "retrieval", "tsne"]
@@ -108,7 +108,7 @@ def test_links_in_the_figures_folder_are_replaced_never_written_through(tmp_path
         link.symlink_to(victim)
         victims[link] = victim
     write_figures(str(tmp_path / "run"), 1, rng.normal(size=(len(labels), 4)).astype("f4"),
-                  labels, ImageSplit(images, labels, ARRAY), RunConfig(image_size=8,
+                  labels, ImageSplit(images, labels, ARRAY), RunConfig.of(image_size=8,
                                                                        resize_size=10))
     for link, victim in victims.items():
         assert victim.read_text() == "the user's own file"

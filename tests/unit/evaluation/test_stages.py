@@ -1,6 +1,5 @@
 """An evaluation says where its time and memory go: each stage timed, in order, and
 logged as one line."""
-import dataclasses
 import logging
 import re
 
@@ -31,7 +30,7 @@ def test_evaluate_model_logs_each_stage_in_order(tmp_path, caplog):
     rng = np.random.default_rng(0)
     split = ImageSplit(rng.integers(0, 255, (24, 16, 16, 3), dtype=np.uint8),
                        np.repeat(np.arange(6), 4), ARRAY)
-    config = dataclasses.replace(RunConfig(), image_size=16, resize_size=16, recall_k=(1, 2),
+    config = RunConfig.of(image_size=16, resize_size=16, recall_k=(1, 2),
                                  eval_bootstrap=20, model_dir=str(tmp_path), dvml=True)
     with caplog.at_level(logging.INFO):
         evaluate_model(config, tiny_model(), split, step=0)
