@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 $(REFERENCE_STAMP): requirements-reference.txt setup.py
 	$(REFERENCE_PYTHON) -m venv $(REFERENCE_VENV)
