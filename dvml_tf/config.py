@@ -28,7 +28,7 @@ from dvml_tf.config_parts import (
     TrainingSettings,
 )
 from dvml_tf.data.preprocessing import ImageSizes
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, flag, flag_prefix
 from dvml_tf.models.backbone_names import MIN_IMAGE_SIZE
 
 # Part of RunConfig -> its class, in the order flags are listed.
@@ -63,7 +63,7 @@ class RunConfig:
         unknown one)."""
         unknown = sorted(set(settings) - set(PART_OF))
         if unknown:
-            raise UserError(f"--{unknown[0]}: no such setting")
+            raise UserError(f"{flag(unknown[0])}: no such setting")
         by_part: Dict[str, Dict[str, Any]] = {}
         for name, value in settings.items():
             by_part.setdefault(PART_OF[name], {})[name] = value
@@ -135,7 +135,7 @@ def resolve_config(settings: Mapping[str, Any]) -> RunConfig:
                               ("recall_k", int, None)):
         if name in values:
             values[name] = parse_numbers(name, values[name], cast, count)
-    return finished_config(RunConfig.of(**values))
+    return finished_config(RunConfig.of(**values), prefix="--")
 
 
 # Settings that name files or folders: a leading ~ is the user's home, wherever it came
@@ -144,10 +144,12 @@ PATH_SETTINGS = ("data_dir", "model_dir", "export_dir", "split_file", "backbone_
                  "hub_handle")
 
 
-def finished_config(config: RunConfig, prefix: str = "--") -> RunConfig:
+def finished_config(config: RunConfig, prefix: Optional[str] = None) -> RunConfig:
     """`config` as every entry point runs it (the command line, dvml_tf.run): the defaults
     that follow other settings filled in, ~ expanded in paths, validated (UserError naming
-    the first bad setting as `prefix` + its name: its flag on the command line)."""
+    the first bad setting as `prefix` + its name; by default as errors.flag names it: its
+    flag while a command runs, its field's name in Python)."""
+    prefix = flag_prefix() if prefix is None else prefix
     if not isinstance(config, RunConfig):
         raise TypeError(f"config: a dvml_tf.RunConfig, not {type(config).__name__}")
     for part in config.parts():
@@ -194,9 +196,10 @@ def parse_numbers(name: str, given: Any, cast: type, count: Optional[int] = None
     return parsed
 
 
-def validate(config: RunConfig, prefix: str = "--") -> None:
+def validate(config: RunConfig, prefix: Optional[str] = None) -> None:
     """Raises UserError for settings no run can use, each part checking its own, then the
     rules between parts; touches no file."""
+    prefix = flag_prefix() if prefix is None else prefix
     for part in config.parts():
         part.check(prefix)
     if config.export.model_name is None:

@@ -19,6 +19,32 @@ class UserError(ValueError):
     ValueError, so that a Python caller's `except ValueError` holds it."""
 
 
+# How a message names a setting: as its flag (--model_dir) while a command runs, by its
+# bare name (the Python argument or RunConfig field) otherwise. A module global, not a
+# context variable: the commands' worker threads raise messages too.
+_FLAG_PREFIX = [""]
+
+
+def flag_prefix() -> str:
+    """"--" while a command line runs, "" in Python."""
+    return _FLAG_PREFIX[0]
+
+
+def flag(name: str) -> str:
+    """The setting `name` as the user gave it: --name on the command line, name in Python."""
+    return _FLAG_PREFIX[0] + name
+
+
+@contextlib.contextmanager
+def settings_named_as_flags() -> Iterator[None]:
+    """Messages name settings as flags while a command runs (dvml_tf.cli.common)."""
+    _FLAG_PREFIX[0] = "--"
+    try:
+        yield
+    finally:
+        _FLAG_PREFIX[0] = ""
+
+
 # What TensorFlow wraps around an op's message: "{{function_node ...}}" and "[Op:Name] ...".
 TF_OP_DECORATION = re.compile(r"\{\{[^}]*\}\}|\[Op:[^\]]*\].*$")
 

@@ -6,7 +6,7 @@ import os
 import stat
 from typing import Callable
 
-from dvml_tf.errors import UserError, first_line
+from dvml_tf.errors import UserError, first_line, flag
 
 WEIGHTS_SUFFIX = ".weights.h5"  # the only name Keras 3 writes weights to
 
@@ -50,10 +50,10 @@ def read_file(path: str) -> bytes:
 def check_new_weights_file(out: str) -> None:
     """UserError unless `out` names a weights file Keras 3 writes and nothing is there."""
     if not out.endswith(WEIGHTS_SUFFIX):
-        raise UserError(f"--out={out}: name the weights file *{WEIGHTS_SUFFIX} (Keras 3 "
+        raise UserError(f"{flag('out')}={out}: name the weights file *{WEIGHTS_SUFFIX} (Keras 3 "
                         "writes no other)")
     if os.path.lexists(out):
-        raise UserError(f"--out={out}: already exists; choose another name or move it away")
+        raise UserError(f"{flag('out')}={out}: already exists; choose another name or move it away")
 
 
 def save_weights_atomically(model, out: str) -> None:
@@ -67,4 +67,4 @@ def save_weights_atomically(model, out: str) -> None:
     except (OSError, ImportError) as error:
         if os.path.exists(partial):
             os.remove(partial)
-        raise UserError(f"--out={out}: cannot write ({first_line(error, 160)})") from None
+        raise UserError(f"{flag('out')}={out}: cannot write ({first_line(error, 160)})") from None

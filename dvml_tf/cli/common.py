@@ -5,7 +5,7 @@ from typing import Callable, List, Optional
 
 from absl import app, flags
 
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, settings_named_as_flags
 from dvml_tf.terminal import install_log_handler
 from dvml_tf.training.interrupt import Interrupted
 
@@ -40,15 +40,16 @@ def define_command_flags(define_flags: Callable[[], None]) -> None:
 
 def run_command(main: Callable[[List[str]], None],
                 define_flags: Optional[Callable[[], None]] = None) -> None:
-    """Runs an absl `main(argv)`; a bad flag or a UserError ends it with one line and exit
-    2, Ctrl-C with one line and exit 130."""
+    """Runs an absl `main(argv)`, its messages naming settings as flags; a bad flag or a
+    UserError ends it with one line and exit 2, Ctrl-C with one line and exit 130."""
     if define_flags:
         define_command_flags(define_flags)
 
     def guarded_main(argv):
         install_log_handler()  # 'HH:MM:SS message' lines, not absl's
         try:
-            main(argv)
+            with settings_named_as_flags():
+                main(argv)
         except UserError as error:
             sys.stderr.write(f"error: {error}\n")
             sys.exit(2)

@@ -5,7 +5,7 @@ Each loader is imported on use: TFDS is slow to import and the bundled datasets 
 from typing import Callable, Dict, Optional, Tuple
 
 from dvml_tf.data.splits import ImageSplit
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, flag
 
 
 def _digits(data_dir, split_file, keep_downloads):
@@ -45,7 +45,8 @@ def load_splits(dataset: str, data_dir: Optional[str] = None,
                 split_file: Optional[str] = None, keep_downloads: bool = True
                 ) -> Tuple[ImageSplit, ImageSplit]:
     if dataset not in LOADERS:
-        raise UserError(f"dataset={dataset!r} is unknown; choose one of {', '.join(DATASETS)}")
+        raise UserError(f"{flag('dataset')}={dataset} is unknown; choose one of "
+                        f"{', '.join(DATASETS)}")
     if dataset == "folder" and not data_dir:
         raise ValueError("data_dir: the folder of class folders that dataset 'folder' reads")
     return LOADERS[dataset](data_dir, split_file, keep_downloads)

@@ -7,7 +7,7 @@ import numpy as np
 
 from dvml_tf.data.images import usable_images
 from dvml_tf.data.splits import PATHS, ImageSplit
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, flag
 
 SHOWN_SKIPPED = 5
 
@@ -81,13 +81,13 @@ def read_split_file(path: str) -> Dict[str, str]:
         with open(path) as f:
             lines = f.read().splitlines()
     except OSError as error:
-        raise UserError(f"--split_file={path}: cannot read ({error.strerror})") from None
+        raise UserError(f"{flag('split_file')}={path}: cannot read ({error.strerror})") from None
     for number, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         name, _, role = line.rpartition(",")
         if role.strip() not in ("train", "test") or not name.strip():
-            raise UserError(f"--split_file={path}, line {number}: expected NAME,train or "
+            raise UserError(f"{flag('split_file')}={path}, line {number}: expected NAME,train or "
                             f"NAME,test, got {line.strip()!r}")
         roles[name.strip()] = role.strip()
     return roles
@@ -103,7 +103,7 @@ def load_folder_splits(root: str, split_file: Optional[str] = None
         roles = read_split_file(split_file)
         missing = sorted(set(roles) - set(classes))
         if missing:
-            raise UserError(f"--split_file={split_file}: no class folder with images named "
+            raise UserError(f"{flag('split_file')}={split_file}: no class folder with images named "
                             f"{missing[0]!r} under {root}")
         unlisted = len(names) - len(roles)
         if unlisted:
@@ -115,8 +115,8 @@ def load_folder_splits(root: str, split_file: Optional[str] = None
         cut = (len(names) + 1) // 2
         train_names, test_names = names[:cut], names[cut:]
     if len(train_names) < 2 or len(test_names) < 2:
-        raise UserError(f"--data_dir={root}: {len(train_names)} training and {len(test_names)} "
-                        "test classes with images; need at least 2 of each")
+        raise UserError(f"{flag('data_dir')}={root}: {len(train_names)} training and "
+                        f"{len(test_names)} test classes with images; need at least 2 of each")
 
     def split(class_names, first_label):
         paths = [p for name in class_names for p in classes[name]]

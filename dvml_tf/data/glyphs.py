@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from dvml_tf.cache import cache_dir
 from dvml_tf.data.splits import ARRAY, ImageSplit
-from dvml_tf.errors import UserError, first_line
+from dvml_tf.errors import UserError, first_line, flag
 
 CHARACTERS = (
     "23456789"
@@ -57,12 +57,12 @@ def font_folder() -> str:
     try:
         import matplotlib
     except ImportError:
-        raise UserError("--dataset=glyphs renders the DejaVu fonts bundled with matplotlib, "
-                        "which is not installed: pip install matplotlib") from None
+        raise UserError(f"{flag('dataset')}=glyphs renders the DejaVu fonts bundled with "
+                        "matplotlib, which is not installed: pip install matplotlib") from None
     folder = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
     missing = [face for face in FACES if not os.path.isfile(os.path.join(folder, face))]
     if missing:
-        raise UserError(f"--dataset=glyphs: font {missing[0]} not found in {folder} "
+        raise UserError(f"{flag('dataset')}=glyphs: font {missing[0]} not found in {folder} "
                         "(reinstall matplotlib)")
     return folder
 
@@ -171,8 +171,8 @@ def _write_cache(path: str, images: np.ndarray, labels: np.ndarray) -> None:
     except OSError as error:
         if os.path.exists(temporary):
             os.remove(temporary)
-        raise UserError(f"--dataset=glyphs: cannot write the generated images to {folder} "
-                        f"({first_line(error)}); pass a writable --data_dir") from None
+        raise UserError(f"{flag('dataset')}=glyphs: cannot write the generated images to {folder} "
+                        f"({first_line(error)}); pass a writable {flag('data_dir')}") from None
 
 
 def _read_cache(path: str) -> Tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from dvml_tf.data import upstream_files
 from dvml_tf.data.image_cache import SplitFiles, read_cached_splits, write_image_cache
-from dvml_tf.errors import UserError, require_extra
+from dvml_tf.errors import UserError, flag, require_extra
 
 # Per dataset: (archive, the folder it extracts to) of each upstream file.
 UPSTREAM_FILES = {
@@ -41,8 +41,9 @@ def find_upstream_files(dataset: str, folder: Optional[str]) -> Optional[List[st
         return None
     missing = [archive for (archive, _), path in zip(UPSTREAM_FILES[dataset], found) if not path]
     if missing:
-        raise UserError(f"--data_dir={folder} holds some of --dataset={dataset}'s upstream "
-                        f"files but not {', '.join(missing)} (or the folders they extract to)")
+        raise UserError(f"{flag('data_dir')}={folder} holds some of "
+                        f"{flag('dataset')}={dataset}'s upstream files but not "
+                        f"{', '.join(missing)} (or the folders they extract to)")
     return found
 
 
@@ -82,7 +83,7 @@ def _cub_listing(archive: str) -> Listing:
 
 def _cars_annotations(mat_bytes: bytes, source: str) -> Dict[str, int]:
     """{image file name: 0-based label} of a Cars196 annotation .mat file."""
-    require_extra("scipy", "--dataset=cars (reading its .mat annotations)")
+    require_extra("scipy", f"{flag('dataset')}=cars (reading its .mat annotations)")
     import scipy.io
 
     try:
@@ -159,4 +160,4 @@ def load_upstream_splits(dataset: str, name: str, paths: List[str], cache_root: 
 
     return write_image_cache(cache_root, splits, images(), f"{name} (your upstream files)",
                              expected=len(listing), source=source,
-                             complete=f"--data_dir={os.path.dirname(paths[0])}")
+                             complete=f"{flag('data_dir')}={os.path.dirname(paths[0])}")

@@ -10,7 +10,7 @@ import logging
 import numpy as np
 import tensorflow as tf
 
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, flag
 
 
 @dataclasses.dataclass
@@ -51,7 +51,7 @@ def class_table_for_batches(labels: np.ndarray, classes_per_batch: int,
         logging.info("%d training classes have fewer than K=%d images; their batches repeat "
                      "images", table.classes_below_k, images_per_class)
     if usable < classes_per_batch:
-        raise UserError(f"--classes_per_batch={classes_per_batch} exceeds the "
+        raise UserError(f"{flag('classes_per_batch')}={classes_per_batch} exceeds the "
                         f"{usable} training classes with at least two images")
     return table
 

@@ -29,7 +29,7 @@ from dvml_tf.data.manual_datasets import (
 )
 from dvml_tf.data.splits import PATHS, ImageSplit
 from dvml_tf.data.tfds_progress import tfds_progress_in_our_line
-from dvml_tf.errors import UserError, first_line, require_extra
+from dvml_tf.errors import UserError, first_line, flag, require_extra
 
 TFDS_NAMES = {"cub": "caltech_birds2011", "cars": "cars196", "sop": "stanford_online_products"}
 LABEL_KEYS = {"cub": "label", "cars": "label", "sop": "class_id"}
@@ -73,13 +73,14 @@ def _nothing_left_on_failure(root: str, name: str) -> Iterator[None]:
 
 def _prepare_with_tfds(dataset: str, builder, root: str) -> None:
     for module in BUILDER_IMPORTS.get(dataset, ()):
-        require_extra(module, f"--dataset={dataset} (preparing TFDS's {builder.name})")
+        require_extra(module, f"{flag('dataset')}={dataset} (preparing TFDS's {builder.name})")
     unreachable = upstream_hosts.first_unreachable(dataset)
     if unreachable:
         url, reason = unreachable
         files = ", ".join(archive for archive, _ in UPSTREAM_FILES[dataset])
-        raise UserError(f"--dataset={dataset}: cannot download {url} ({reason}); get {files} "
-                        f"elsewhere into one folder and pass it as --data_dir ({MANUAL_ROUTE})")
+        raise UserError(f"{flag('dataset')}={dataset}: cannot download {url} ({reason}); get "
+                        f"{files} elsewhere into one folder and pass it as {flag('data_dir')} "
+                        f"({MANUAL_ROUTE})")
     logging.info("TFDS downloads and prepares %s %s into %s (at full size: minutes to hours)",
                  builder.name, builder.version, builder.data_dir)
     started = time.monotonic()
@@ -88,9 +89,9 @@ def _prepare_with_tfds(dataset: str, builder, root: str) -> None:
             builder.download_and_prepare(
                 download_dir=os.path.join(root, DOWNLOADS_FOLDER, builder.name))
         except Exception as error:  # tfds raises many types for failed downloads
-            raise UserError(f"--dataset={dataset}: TFDS could not prepare {builder.name} in "
-                            f"{builder.data_dir} ({first_line(error)}); see {MANUAL_ROUTE}"
-                            ) from None
+            raise UserError(f"{flag('dataset')}={dataset}: TFDS could not prepare "
+                            f"{builder.name} in {builder.data_dir} ({first_line(error)}); "
+                            f"see {MANUAL_ROUTE}") from None
     logging.info("TFDS prepared %s (%.0f s)", builder.name, time.monotonic() - started)
 
 

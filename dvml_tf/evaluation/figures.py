@@ -26,7 +26,7 @@ from dvml_tf import tensorboard_tags
 from dvml_tf.config import RunConfig
 from dvml_tf.data.preprocessing import eval_preprocess
 from dvml_tf.data.splits import ImageSplit
-from dvml_tf.errors import UserError, first_line, out_of_space_is_user_error
+from dvml_tf.errors import UserError, first_line, flag, out_of_space_is_user_error
 from dvml_tf.files import replace_atomically, write_text_atomically
 from dvml_tf.terminal import STATUS
 
@@ -234,12 +234,12 @@ EMBEDDINGS_FILE = "test_embeddings.npz"
 def writing_figures_into(model_dir: str) -> Iterator[None]:
     """A folder that cannot be written (permissions, a file in the way, a full disk): one
     line naming it."""
-    with out_of_space_is_user_error(f"--model_dir={model_dir}"):
+    with out_of_space_is_user_error(f"{flag('model_dir')}={model_dir}"):
         try:
             yield
         except (OSError, tf.errors.PermissionDeniedError,
                 tf.errors.FailedPreconditionError) as error:
-            raise UserError(f"--model_dir={model_dir}: cannot write the figures there "
+            raise UserError(f"{flag('model_dir')}={model_dir}: cannot write the figures there "
                             f"({first_line(error, 160)})") from None
 
 

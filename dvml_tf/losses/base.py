@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dvml_tf.errors import flag
 from dvml_tf.losses.arguments import one_of
 from dvml_tf.losses.pairs import PairView, batch_pairs, memory_pairs
 from dvml_tf.losses.reduction import REDUCTIONS
@@ -105,6 +106,6 @@ def labels_with_a_proxy(labels: tf.Tensor, num_classes: int) -> tf.Tensor:
     with tf.control_dependencies([tf.debugging.assert_less(
             labels, tf.cast(num_classes, labels.dtype),
             message=f"a label is beyond the proxy table of {num_classes} (labels must be "
-                    f"0 to {num_classes - 1}: num_classes / --num_proxies)"),
+                    f"0 to {num_classes - 1}: num_classes / {flag('num_proxies')})"),
             tf.debugging.assert_non_negative(labels, message="a label is negative")]):
         return tf.identity(labels)

@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import keras
 
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, flag
 
 
 class SplitBackbone(NamedTuple):
@@ -17,7 +17,7 @@ def _feature_extractor(backbone: keras.Model) -> keras.Model:
     """The model inside build_backbone's (normalisation, then the feature extractor)."""
     inner = [layer for layer in backbone.layers if isinstance(layer, keras.Model)]
     if len(inner) != 1:
-        raise UserError(f"--fine_tune_from: the backbone {backbone.name} has no feature "
+        raise UserError(f"{flag('fine_tune_from')}: the backbone {backbone.name} has no feature "
                         "extractor of its own to cut")
     return inner[0]
 
@@ -28,16 +28,16 @@ def split_backbone(backbone: keras.Model, layer_name: str) -> SplitBackbone:
     extractor = _feature_extractor(backbone)
     names = [layer.name for layer in extractor.layers]
     if layer_name not in names:
-        raise UserError(f"--fine_tune_from={layer_name}: {extractor.name} has no such layer "
-                        f"(its last ones: {', '.join(names[-6:])})")
+        raise UserError(f"{flag('fine_tune_from')}={layer_name}: {extractor.name} has no such "
+                        f"layer (its last ones: {', '.join(names[-6:])})")
     cut = extractor.get_layer(layer_name).input
     if isinstance(cut, (list, tuple)):
-        raise UserError(f"--fine_tune_from={layer_name}: the layer takes several inputs; "
+        raise UserError(f"{flag('fine_tune_from')}={layer_name}: the layer takes several inputs; "
                         "choose the first layer of a block")
     try:
         top = keras.Model(cut, extractor.output, name=f"{extractor.name}_top")
     except ValueError as error:  # the layers above also read an earlier layer's output
-        raise UserError(f"--fine_tune_from={layer_name}: the layers above it also read "
+        raise UserError(f"{flag('fine_tune_from')}={layer_name}: the layers above it also read "
                         f"earlier layers ({str(error).splitlines()[0][:120]}); choose the "
                         "first layer of a block without a skip connection") from None
     lower = keras.Model(extractor.input, cut, name=f"{extractor.name}_below")

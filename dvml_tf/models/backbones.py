@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from dvml_tf.errors import UserError, first_line
+from dvml_tf.errors import UserError, first_line, flag
 from dvml_tf.models.backbone_names import BACKBONES, MIN_IMAGE_SIZE
 from dvml_tf.models.efficientnet_lite import VARIANTS as EFFICIENTNET_LITE
 from dvml_tf.models.efficientnet_lite import efficientnet_lite
@@ -48,16 +48,17 @@ def _hub_features(handle, image_size):
     -> [B, F] through its __call__) as a keras.layers.TFSMLayer, trainable
     (--freeze_backbone freezes it). A URL is refused: TFSMLayer reads local folders only."""
     if "://" in handle and not handle.startswith("gs://"):
-        raise UserError(f"--hub_handle={handle}: cannot be loaded (a URL; download the module "
-                        f"and pass its folder: curl -L '{handle}?tf-hub-format=compressed' | "
-                        "tar xz -C FOLDER)")
+        raise UserError(f"{flag('hub_handle')}={handle}: cannot be loaded (a URL; download the "
+                        f"module and pass its folder: curl -L "
+                        f"'{handle}?tf-hub-format=compressed' | tar xz -C FOLDER)")
     try:
         layer = _saved_model_layer(handle)
         inputs = keras.Input([image_size, image_size, 3], name="normalized_images")
         return keras.Model(inputs, layer(inputs), name="hub")
     except Exception as error:  # not a SavedModel, wrong signature, ...
-        raise UserError(f"--hub_handle={handle}: cannot be loaded ({first_line(error, 160)}); "
-                        "pass the folder of a TF2 image feature-vector SavedModel") from None
+        raise UserError(f"{flag('hub_handle')}={handle}: cannot be loaded "
+                        f"({first_line(error, 160)}); pass the folder of a TF2 image "
+                        "feature-vector SavedModel") from None
 
 
 def _saved_model_layer(handle):
@@ -82,7 +83,7 @@ def _keras_application(name, image_size, weights):
                            input_shape=(image_size, image_size, 3))
     except Exception as error:  # download failures surface as many exception types
         raise UserError(
-            f"--backbone_weights={weights}: could not load weights for {name} "
+            f"{flag('backbone_weights')}={weights}: could not load weights for {name} "
             f"({first_line(error, limit=1000)}); "
             "put the Keras weights file in ~/.keras/models or pass its path"
         ) from None
@@ -104,7 +105,7 @@ def _load_weights_file(features, path):
     try:
         features.load_weights(path)
     except (OSError, ValueError, KeyError, ImportError, tf.errors.OpError) as error:
-        raise UserError(f"--backbone_weights={path}: not a weights file of this backbone "
+        raise UserError(f"{flag('backbone_weights')}={path}: not a weights file of this backbone "
                         f"({first_line(error, 160)})") from None
 
 
@@ -121,16 +122,17 @@ def build_backbone(name: str, image_size: int, weights: str = "none",
     if not isinstance(image_size, int) or isinstance(image_size, bool):
         raise TypeError(f"image_size={image_size!r}: a whole number of pixels")
     if name not in BACKBONES:
-        raise UserError(f"name={name!r} is unknown; choose one of {', '.join(BACKBONES)}")
+        raise UserError(f"{flag('backbone')}={name} is unknown; choose one of "
+                        f"{', '.join(BACKBONES)}")
     if image_size < MIN_IMAGE_SIZE[name]:
-        raise UserError(f"image_size={image_size} is too small for {name} (at least "
-                        f"{MIN_IMAGE_SIZE[name]})")
+        raise UserError(f"{flag('image_size')}={image_size} is too small for "
+                        f"{flag('backbone')}={name} (at least {MIN_IMAGE_SIZE[name]})")
     is_path = weights not in ("none", "imagenet")
     if is_path and not os.path.exists(weights):
-        raise UserError(f"weights={weights}: no such file")
+        raise UserError(f"{flag('backbone_weights')}={weights}: no such file")
     if name == "hub" and weights == "imagenet":
-        raise UserError("weights='imagenet': a hub_handle module brings its own weights; "
-                        "leave weights at 'none'")
+        raise UserError(f"{flag('backbone_weights')}=imagenet: a {flag('hub_handle')} module "
+                        f"brings its own weights; leave {flag('backbone_weights')} at none")
     if name == "googlenet" and weights == "imagenet":
         weights = imagenet_weights_path()
         if not os.path.exists(weights):
@@ -141,8 +143,8 @@ def build_backbone(name: str, image_size: int, weights: str = "none",
         is_path = True
     if name in ("googlenet", "small_cnn", "hub") + EFFICIENTNET_LITE:
         if weights == "imagenet":
-            raise UserError("weights='imagenet': there are no ImageNet weights for small_cnn; "
-                            "pass a path to a weights file")
+            raise UserError(f"{flag('backbone_weights')}=imagenet: there are no ImageNet weights "
+                            "for small_cnn; pass a path to a weights file")
         features = {"googlenet": googlenet, "small_cnn": _small_cnn,
                     "hub": lambda size: _hub_features(hub_handle, size),
                     **{lite: lambda size, lite=lite: efficientnet_lite(lite, size)

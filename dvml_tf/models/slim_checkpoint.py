@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from dvml_tf.cache import cache_dir
-from dvml_tf.errors import UserError, first_line
+from dvml_tf.errors import UserError, first_line, flag
 from dvml_tf.files import WEIGHTS_SUFFIX, check_new_weights_file, save_weights_atomically
 from dvml_tf.models.googlenet import googlenet, slim_variables
 
@@ -46,7 +46,7 @@ def _reader(checkpoint: str):
     try:
         return tf.train.load_checkpoint(checkpoint)
     except (tf.errors.OpError, ValueError, OSError) as error:
-        raise UserError(f"--checkpoint={checkpoint}: not a readable TensorFlow checkpoint "
+        raise UserError(f"{flag('checkpoint')}={checkpoint}: not a readable TensorFlow checkpoint "
                         f"({first_line(error, 160)})") from None
 
 
@@ -60,20 +60,20 @@ def convert(checkpoint: str, out: str) -> int:
     targets = slim_variables(model)
     for name, variable in targets.items():
         if name not in shapes:
-            raise UserError(f"--checkpoint={checkpoint}: has no {name}; not TF-Slim's "
+            raise UserError(f"{flag('checkpoint')}={checkpoint}: has no {name}; not TF-Slim's "
                             "Inception v1 (inception_v1_2016_08_28)")
         if tuple(shapes[name]) != tuple(variable.shape):
-            raise UserError(f"--checkpoint={checkpoint}: {name} has shape {shapes[name]}, the "
-                            f"backbone's is {list(variable.shape)}")
+            raise UserError(f"{flag('checkpoint')}={checkpoint}: {name} has shape "
+                            f"{shapes[name]}, the backbone's is {list(variable.shape)}")
     unused = sorted(name for name in shapes if name not in targets and not _not_backbone(name))
     if unused:
-        raise UserError(f"--checkpoint={checkpoint}: {unused[0]} has no place in the backbone "
-                        f"({len(unused)} such variables); not TF-Slim's Inception v1")
+        raise UserError(f"{flag('checkpoint')}={checkpoint}: {unused[0]} has no place in the "
+                        f"backbone ({len(unused)} such variables); not TF-Slim's Inception v1")
     try:
         for name, variable in targets.items():
             variable.assign(np.asarray(reader.get_tensor(name), np.float32))
     except (tf.errors.OpError, IndexError, ValueError) as error:  # IndexError: truncated
-        raise UserError(f"--checkpoint={checkpoint}: cannot read its values, truncated? "
+        raise UserError(f"{flag('checkpoint')}={checkpoint}: cannot read its values, truncated? "
                         f"({first_line(error, 160)})") from None
     save_weights_atomically(model, out)
     return len(targets)

@@ -164,7 +164,7 @@ def _read_zip(path: str) -> Tuple[object, Dict[str, Storage]]:
     return root, storages
 
 
-def load_state_dict(path: str, what: str = "--weights") -> Dict[str, np.ndarray]:
+def load_state_dict(path: str, what: str = "weights") -> Dict[str, np.ndarray]:
     """{name: array} of the state dict in the `.pth` file `path`; a UserError naming `what`
     and the reason when the file is missing, damaged, or holds anything but tensors."""
     try:

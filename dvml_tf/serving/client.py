@@ -8,7 +8,7 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
-from dvml_tf.errors import UserError, one_line, require_extra
+from dvml_tf.errors import UserError, flag, one_line, require_extra
 from dvml_tf.files import read_file
 
 INPUT_NAME = "image_bytes"
@@ -36,14 +36,14 @@ class ServerRejected(Exception):
 
 
 def _model_not_served(model_name: str, server: str, reason: str) -> UserError:
-    return UserError(f"--model_name={model_name}: {server} serves no such model "
+    return UserError(f"{flag('model_name')}={model_name}: {server} serves no such model "
                      f"({one_line(reason, 160)})")
 
 
 def _embeddings_output(outputs, model_name: str):
     """The embeddings among a model's named outputs; UserError naming those it has."""
     if OUTPUT_NAME not in outputs:
-        raise UserError(f"--model_name={model_name}: the model answers with "
+        raise UserError(f"{flag('model_name')}={model_name}: the model answers with "
                         f"{', '.join(sorted(outputs))}, not {OUTPUT_NAME}: not a dvml_tf export")
     return outputs[OUTPUT_NAME]
 
@@ -58,21 +58,21 @@ def rest_response_embeddings(body: bytes, server: str, model_name: str,
         reply = json.loads(body)
     except ValueError:
         start = body[:60].decode("utf-8", "replace").strip().splitlines()
-        raise UserError(f"--server={server}: the answer is not TensorFlow Serving's JSON "
+        raise UserError(f"{flag('server')}={server}: the answer is not TensorFlow Serving's JSON "
                         f"(it starts {start[0] if start else 'empty'!r})") from None
     if isinstance(reply, dict) and "error" in reply:
         if status == 404:
             raise _model_not_served(model_name, server, str(reply["error"]))
         raise ServerRejected(reply["error"])
     if not isinstance(reply, dict) or not isinstance(reply.get("predictions"), list):
-        raise UserError(f"--server={server}: the answer has no predictions")
+        raise UserError(f"{flag('server')}={server}: the answer has no predictions")
     rows = reply["predictions"]
     if rows and isinstance(rows[0], dict):
         rows = [_embeddings_output(row, model_name) for row in rows]
     try:
         return np.asarray(rows, dtype=np.float32)
     except (TypeError, ValueError):
-        raise UserError(f"--model_name={model_name}: its predictions are not embeddings "
+        raise UserError(f"{flag('model_name')}={model_name}: its predictions are not embeddings "
                         "(not a dvml_tf export)") from None
 
 
@@ -88,7 +88,7 @@ def predict_rest(server: str, model_name: str, encoded_images: List[bytes],
         return rest_response_embeddings(error.read(), server, model_name, error.code)
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise UserError(f"--server={server}: cannot connect ({reason})") from None
+        raise UserError(f"{flag('server')}={server}: cannot connect ({reason})") from None
 
 
 def predict_each(predict: Callable[[List[bytes]], np.ndarray], paths: List[str],
@@ -123,8 +123,8 @@ def grpc_request(model_name: str, encoded_images: List[bytes]):
 
 def predict_grpc(server: str, model_name: str, encoded_images: List[bytes],
                  timeout: float = 60) -> np.ndarray:
-    require_extra("grpc", "--grpc")
-    require_extra("tensorflow_serving", "--grpc")
+    require_extra("grpc", f"{flag('grpc')}")
+    require_extra("tensorflow_serving", f"{flag('grpc')}")
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -137,5 +137,6 @@ def predict_grpc(server: str, model_name: str, encoded_images: List[bytes],
             raise ServerRejected(error.details()) from None
         if error.code() == grpc.StatusCode.NOT_FOUND:
             raise _model_not_served(model_name, server, error.details()) from None
-        raise UserError(f"--server={server}: {error.code().name}: {error.details()}") from None
+        raise UserError(f"{flag('server')}={server}: {error.code().name}: "
+                        f"{error.details()}") from None
     return tf.make_ndarray(_embeddings_output(response.outputs, model_name))

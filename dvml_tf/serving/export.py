@@ -26,7 +26,7 @@ from dvml_tf.config import RunConfig
 from dvml_tf.config_parts import MODEL_NAME
 from dvml_tf.data.images import decode_image
 from dvml_tf.data.preprocessing import eval_preprocess, eval_preprocess_batch
-from dvml_tf.errors import UserError, first_line, out_of_space_is_user_error
+from dvml_tf.errors import UserError, first_line, flag, out_of_space_is_user_error
 from dvml_tf.models.dvml import DVMLModel, require_dvml_model
 
 METADATA_FILE = "dvml_config.json"
@@ -83,7 +83,7 @@ def resolve_export(path: str) -> str:
         return path
     complete = complete_versions(path)
     if not complete:
-        raise UserError(f"--export={path}: neither a SavedModel nor a folder of versions "
+        raise UserError(f"{flag('export')}={path}: neither a SavedModel nor a folder of versions "
                         "holding one")
     return os.path.join(path, str(complete[-1]))
 
@@ -192,18 +192,15 @@ def export_model(model: DVMLModel, config: RunConfig, step: int) -> Tuple[str, b
     metadata = {**describe_model(model, step), "backbone": config.model.backbone,
                 "dataset": config.data.dataset, "training_flags": json.loads(config.to_json())}
     return write_export(model, config.export.export_dir, config.export.model_name,
-                        config.data.image_size, config.data.resize_size, metadata,
-                        "--export_dir")
+                        config.data.image_size, config.data.resize_size, metadata)
 
 
 def write_export(model: DVMLModel, export_dir: str, model_name: str, image_size: int,
-                 resize_size: int, metadata: dict,
-                 export_dir_name: str = "export_dir") -> Tuple[str, bool]:
+                 resize_size: int, metadata: dict) -> Tuple[str, bool]:
     """Exports `model` once its weights are finite and the written SavedModel answers a
     probe image, with `metadata` (describe_model's, at least) in assets.extra; returns
     (the version's path, whether it is new): when the latest version serves the same
-    weights and preprocessing, nothing is written and it is returned. An export_dir it
-    cannot write is named `export_dir_name` (--export_dir on the command line)."""
+    weights and preprocessing, nothing is written and it is returned."""
     bad = model.non_finite_weights()
     if bad:
         raise UserError(f"step {metadata['train_step']}: {len(bad)} weights hold NaN or "
@@ -212,10 +209,10 @@ def write_export(model: DVMLModel, export_dir: str, model_name: str, image_size:
     try:
         os.makedirs(model_root, exist_ok=True)
     except OSError as error:
-        raise UserError(f"{export_dir_name}={export_dir}: cannot create "
+        raise UserError(f"{flag('export_dir')}={export_dir}: cannot create "
                         f"({error.strerror})") from None
     if not os.access(model_root, os.W_OK):
-        raise UserError(f"{export_dir_name}={export_dir}: not writable")
+        raise UserError(f"{flag('export_dir')}={export_dir}: not writable")
     metadata = {**metadata, "image_size": image_size, "resize_size": resize_size,
                 "weights_sha256": served_weights_sha256(model)}
     remove_stale_partials(model_root)

@@ -16,7 +16,7 @@ from typing import Dict, List, Tuple
 
 from dvml_tf.data.images import usable_images
 from dvml_tf.embedder import Embedder, load
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, flag
 from dvml_tf.retrieval import RetrievalIndex
 from dvml_tf.serving.export import resolve_export
 
@@ -35,7 +35,7 @@ def export_embedder(export_path: str) -> Tuple[str, Embedder]:
 
 def gallery_files(root: str) -> List[str]:
     if not os.path.isdir(root):
-        raise UserError(f"--images={root}: no such directory")
+        raise UserError(f"{flag('images')}={root}: no such directory")
     paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(root)
                    for name in names)
     images = usable_images(paths)
@@ -44,7 +44,7 @@ def gallery_files(root: str) -> List[str]:
         logging.warning("skipped %d files that are not images TensorFlow decodes exactly: %s%s",
                         len(skipped), ", ".join(skipped[:5]), ", ..." if len(skipped) > 5 else "")
     if not images:
-        raise UserError(f"--images={root}: no images found")
+        raise UserError(f"{flag('images')}={root}: no images found")
     return images
 
 
@@ -52,10 +52,10 @@ def check_index_folder(index_dir: str) -> None:
     """Refuses an --index that is a file or a folder of someone else's: the index writes
     only into a new or empty folder, or one holding its marker, so no user file is lost."""
     if os.path.lexists(index_dir) and not os.path.isdir(index_dir):
-        raise UserError(f"--index={index_dir}: is a file, not an index folder")
+        raise UserError(f"{flag('index')}={index_dir}: is a file, not an index folder")
     if (os.path.isdir(index_dir) and os.listdir(index_dir)
             and not os.path.isfile(os.path.join(index_dir, MARKER_FILE))):
-        raise UserError(f"--index={index_dir}: a folder that is not a dvml_tf index "
+        raise UserError(f"{flag('index')}={index_dir}: a folder that is not a dvml_tf index "
                         f"(no {MARKER_FILE} file); name a new folder")
 
 
@@ -68,7 +68,7 @@ def claim_index_folder(index_dir: str) -> None:
             with open(marker, "w") as f:
                 f.write(MARKER_TEXT)
     except OSError as error:
-        raise UserError(f"--index={index_dir}: cannot create ({error.strerror})") from None
+        raise UserError(f"{flag('index')}={index_dir}: cannot create ({error.strerror})") from None
 
 
 def write_index_file(index_dir: str, index: RetrievalIndex) -> None:
@@ -79,7 +79,7 @@ def write_index_file(index_dir: str, index: RetrievalIndex) -> None:
         index.save(staging)
         os.replace(staging, target)
     except OSError as error:
-        raise UserError(f"--index={index_dir}: cannot write the index ({error.strerror}); "
+        raise UserError(f"{flag('index')}={index_dir}: cannot write the index ({error.strerror}); "
                         "the previous index is unchanged") from None
     finally:
         if os.path.exists(staging):
@@ -95,7 +95,7 @@ def build_index(export_path: str, image_root: str, index_dir: str, batch_size: i
     for path, reason in skipped.items():
         logging.warning("skipped %s: %s", path, reason)
     if not paths:
-        raise UserError(f"--images={image_root}: no image could be decoded")
+        raise UserError(f"{flag('images')}={image_root}: no image could be decoded")
     claim_index_folder(index_dir)
     index = RetrievalIndex(embeddings, [os.path.abspath(path) for path in paths],
                            {"export": os.path.abspath(export)})
@@ -109,9 +109,10 @@ def read_index(index_dir: str) -> Tuple[RetrievalIndex, str]:
         index = RetrievalIndex.load(os.path.join(index_dir, INDEX_FILE))
         export = index.metadata["export"]
     except (UserError, KeyError):
-        raise UserError(f"--index={index_dir}: no index there; run `build` first") from None
+        raise UserError(f"{flag('index')}={index_dir}: no index there; run `build` first") from None
     if not isinstance(export, str):
-        raise UserError(f"--index={index_dir}: its metadata names no export; build it again")
+        raise UserError(f"{flag('index')}={index_dir}: its metadata names no export; build it "
+                        "again")
     return index, export
 
 
@@ -122,8 +123,9 @@ def query_index(index_dir: str, query_paths: List[str], k: int
     index, export_path = read_index(index_dir)
     embeddings, kept, failed = export_embedder(export_path)[1].embed_files(list(query_paths))
     if kept and embeddings.shape[1] != index.dim:
-        raise UserError(f"--index={index_dir}: {export_path} now gives {embeddings.shape[1]}-d "
-                        f"embeddings, the index holds {index.dim}-d ones; build it again")
+        raise UserError(f"{flag('index')}={index_dir}: {export_path} now gives "
+                        f"{embeddings.shape[1]}-d embeddings, the index holds {index.dim}-d "
+                        "ones; build it again")
     answered = [{"query": path,
                  "neighbors": [{"image": image, "distance": distance} for image, distance in row]}
                 for path, row in zip(kept, index.lookup(embeddings, k))] if kept else []

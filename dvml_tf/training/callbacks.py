@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from dvml_tf import tensorboard_tags
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, flag
 from dvml_tf.terminal import STATUS, stamped
 from dvml_tf.training.checkpoints import current_step
 from dvml_tf.training.interrupt import interrupts_deferred
@@ -41,7 +41,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
         if int(self.model.consecutive_skipped.numpy()) >= self.limit:
             raise UserError(
                 f"training stopped: {self.limit} consecutive steps had a non-finite loss or "
-                f"gradient (raise --max_consecutive_skipped to allow more); last good "
+                f"gradient (raise {flag('max_consecutive_skipped')} to allow more); last good "
                 f"checkpoint: {self.manager.latest_checkpoint or 'none'}")
 
 

@@ -16,7 +16,7 @@ from dvml_tf.config import (
     with_derived_defaults,
 )
 from dvml_tf.config_parts import TrainingSettings
-from dvml_tf.errors import UserError, first_line
+from dvml_tf.errors import UserError, first_line, flag, flag_prefix
 from dvml_tf.files import WEIGHTS_SUFFIX, write_json_atomically
 from dvml_tf.models.dvml import DVMLModel
 from dvml_tf.training.build import build_network_to_restore
@@ -76,7 +76,7 @@ def load_run_config(model_dir: str) -> RunConfig:
     """The RunConfig saved by a training run; settings it predates take their defaults."""
     path = os.path.join(model_dir, RUN_CONFIG_FILE)
     if not os.path.exists(path):
-        raise UserError(f"--model_dir={model_dir}: no trained run found ({RUN_CONFIG_FILE} "
+        raise UserError(f"{flag('model_dir')}={model_dir}: no trained run found ({RUN_CONFIG_FILE} "
                         "is missing); train first")
     try:
         with open(path) as f:
@@ -85,16 +85,17 @@ def load_run_config(model_dir: str) -> RunConfig:
             raise ValueError("not a JSON object")
         config = config_from_saved(saved)
         for part in config.parts():
-            part.check_types("--")
+            part.check_types(flag_prefix())
         # A run that dvml_tf.run trained before it filled these in saved them unset.
         config = with_derived_defaults(config)
         validate(config)
     except (OSError, ValueError, TypeError, UserError) as error:  # cut short, hand-edited
         raise UserError(f"{path}: not a readable run_config.json ({first_line(error, 120)}); "
-                        "restore it from a copy or train in a new --model_dir") from None
+                        f"restore it from a copy or train in a new {flag('model_dir')}") from None
     if saved.get("checkpoint_format") != CHECKPOINT_FORMAT:
-        raise UserError(f"--model_dir={model_dir}: a run of dvml_tf 0.1 (Keras 2), which this "
-                        f"dvml_tf (Keras 3) cannot load; train it again, or use dvml_tf 0.1")
+        raise UserError(f"{flag('model_dir')}={model_dir}: a run of dvml_tf 0.1 (Keras 2), "
+                        "which this dvml_tf (Keras 3) cannot load; train it again, or use "
+                        "dvml_tf 0.1")
     return config
 
 
@@ -108,9 +109,10 @@ def check_resumable(config: RunConfig) -> None:
         if key == "num_proxies" and config.loss.num_proxies == 0:
             continue  # derived from the training split, as the trained run's was
         if trained[key] != asked[key]:
-            raise UserError(f"--{key}={asked[key]}: --model_dir={config.training.model_dir} "
-                            f"holds a run trained with --{key}={trained[key]}; rerun with its "
-                            "settings or choose another --model_dir")
+            raise UserError(f"{flag(key)}={asked[key]}: "
+                            f"{flag('model_dir')}={config.training.model_dir} holds a run "
+                            f"trained with {flag(key)}={trained[key]}; rerun with its settings "
+                            f"or choose another {flag('model_dir')}")
 
 
 def load_trained_model(model_dir: str, config: Optional[RunConfig] = None,
@@ -130,7 +132,7 @@ def load_trained_model(model_dir: str, config: Optional[RunConfig] = None,
     model_only = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
                                             os.path.join(model_dir, CHECKPOINT_SUBDIR), None)
     if not restore_latest(model_only):
-        raise UserError(f"--model_dir={model_dir}: no checkpoint to load; train first")
+        raise UserError(f"{flag('model_dir')}={model_dir}: no checkpoint to load; train first")
     return model, trained
 
 

@@ -5,7 +5,7 @@ from typing import Tuple
 
 import tensorflow as tf
 
-from dvml_tf.errors import UserError, first_line
+from dvml_tf.errors import UserError, first_line, flag
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -29,15 +29,15 @@ def make_strategy(name: str, tpu_address: str = "") -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise UserError("--strategy=multi_worker needs the TF_CONFIG environment variable "
-                            "(see BUILD.md)")
+            raise UserError(f"{flag('strategy')}=multi_worker needs the TF_CONFIG environment "
+                            "variable (see BUILD.md)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, tf.errors.OpError) as error:
-        raise UserError(f"--strategy=tpu: no TPU found ({first_line(error)})") from None
+        raise UserError(f"{flag('strategy')}=tpu: no TPU found ({first_line(error)})") from None
     return tf.distribute.TPUStrategy(resolver)
 
 

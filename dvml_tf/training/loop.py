@@ -12,7 +12,7 @@ import tensorflow as tf
 from dvml_tf.config import RunConfig
 from dvml_tf.data import pipeline, sampling
 from dvml_tf.data.splits import ImageSplit
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, flag
 from dvml_tf.models.dvml import DVMLModel
 from dvml_tf.terminal import STATUS
 from dvml_tf.training import callbacks, distribution, feature_cache, variance_summaries
@@ -41,8 +41,8 @@ def _train_dataset(config, split, table, strategy, start, features):
     if replicas == 1:
         return pipeline.train_dataset(*args, start_batch=start)
     if config.data.classes_per_batch % replicas:
-        raise UserError(f"--classes_per_batch={config.data.classes_per_batch} must divide evenly "
-                        f"among the {replicas} replicas")
+        raise UserError(f"{flag('classes_per_batch')}={config.data.classes_per_batch} must "
+                        f"divide evenly among the {replicas} replicas")
 
     def dataset_fn(context):
         shard = (context.num_input_pipelines, context.input_pipeline_id)
@@ -82,8 +82,8 @@ def train(config: RunConfig, model: DVMLModel, train_split: ImageSplit,
     if before_first_step and not restored:
         timer.timed(before_first_step)()
     dataset = _train_dataset(config, train_split, table, strategy, start, features)
-    logging.info("training on %d replica(s) with --strategy=%s", strategy.num_replicas_in_sync,
-                 config.training.strategy)
+    logging.info(f"training on %d replica(s) with {flag('strategy')}=%s",
+                 strategy.num_replicas_in_sync, config.training.strategy)
     checkpoint_every = config.training.checkpoint_every
     loop = math.gcd(checkpoint_every, config.evaluation.eval_every or checkpoint_every)
     loop = min(loop, config.training.train_steps)

@@ -5,7 +5,7 @@ import os
 import stat
 from typing import Iterator
 
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, flag
 
 LOCK_FILE = ".lock"
 
@@ -24,20 +24,22 @@ def holding_model_dir(model_dir: str) -> Iterator[None]:
         descriptor = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as error:
         if os.path.islink(lock):
-            raise UserError(f"--model_dir={model_dir}: its {LOCK_FILE} is a link, not the "
+            raise UserError(f"{flag('model_dir')}={model_dir}: its {LOCK_FILE} is a link, not the "
                             "lock dvml_tf makes; remove it if the folder is yours") from None
-        raise UserError(f"--model_dir={model_dir}: cannot create ({error.strerror})") from None
+        raise UserError(f"{flag('model_dir')}={model_dir}: cannot create "
+                        f"({error.strerror})") from None
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):
         os.close(descriptor)
-        raise UserError(f"--model_dir={model_dir}: its {LOCK_FILE} is not a regular file; "
+        raise UserError(f"{flag('model_dir')}={model_dir}: its {LOCK_FILE} is not a regular file; "
                         "remove it if the folder is yours")
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise UserError(f"--model_dir={model_dir}: another run (pid {holder}) is using it; "
-                            "wait for it to end or choose another --model_dir") from None
+            raise UserError(f"{flag('model_dir')}={model_dir}: another run (pid {holder}) is "
+                            "using it; wait for it to end or choose another "
+                            f"{flag('model_dir')}") from None
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, str(os.getpid()).encode(), 0)
         yield

@@ -18,7 +18,7 @@ from dvml_tf import tensorboard_tags
 from dvml_tf.config import RunConfig, finished_config
 from dvml_tf.data.datasets import load_splits
 from dvml_tf.data.splits import ImageSplit
-from dvml_tf.errors import UserError, out_of_space_is_user_error
+from dvml_tf.errors import UserError, flag, out_of_space_is_user_error
 from dvml_tf.evaluation import stages
 from dvml_tf.evaluation.figures import write_figures
 from dvml_tf.evaluation.model_evaluation import (
@@ -49,8 +49,8 @@ TRAINING_MODES = ("train_and_eval", "train")
 def run_modes(config: RunConfig) -> Optional[Dict[str, float]]:
     """Runs what config.training.mode asks for; returns the metrics when it evaluated.
     `config` is validated as the command line's is (dvml_tf.run passes it straight in; a
-    bad setting is named by its field, as Python callers know it)."""
-    config = finished_config(config, prefix="")
+    bad setting is named as its flag on the command line, by its field in Python)."""
+    config = finished_config(config)
     chief = distribution.is_chief()
     training = config.training.mode in TRAINING_MODES
     if not training:
@@ -81,23 +81,24 @@ def with_proxy_table(config: RunConfig, train_split: ImageSplit) -> RunConfig:
     if config.loss.num_proxies == 0:
         return config.replace(num_proxies=needed)
     if config.loss.num_proxies < needed:
-        raise UserError(f"--num_proxies={config.loss.num_proxies}: the training labels go up to "
-                        f"{needed - 1}; --metric_loss={config.loss.metric_loss} needs one proxy "
-                        f"per label (at least {needed}, or 0 for exactly that)")
+        raise UserError(f"{flag('num_proxies')}={config.loss.num_proxies}: the training labels "
+                        f"go up to {needed - 1}; "
+                        f"{flag('metric_loss')}={config.loss.metric_loss} needs one proxy per "
+                        f"label (at least {needed}, or 0 for exactly that)")
     return config
 
 
 def _warn_about_frozen_random_features(config: RunConfig) -> None:
     if config.model.freeze_backbone and config.model.backbone_weights == "none":
-        logging.warning("--freeze_backbone with --backbone_weights=none: the backbone's "
-                        "random features stay frozen; only the heads will learn")
+        logging.warning(f"{flag('freeze_backbone')} with {flag('backbone_weights')}=none: the "
+                        "backbone's random features stay frozen; only the heads will learn")
 
 
 def _model_dir_full(config: RunConfig):
     """A full disk while writing into --model_dir: one line, and no partial files left."""
     checkpoints = os.path.join(config.training.model_dir, CHECKPOINT_SUBDIR)
     return out_of_space_is_user_error(
-        f"--model_dir={config.training.model_dir}",
+        f"{flag('model_dir')}={config.training.model_dir}",
         debris=[os.path.join(checkpoints, "*_temp*"),
                 os.path.join(config.training.model_dir, "*.json.*.tmp.json")])
 
@@ -143,7 +144,7 @@ def where_to_look(model_dir: str, figures: bool) -> List[str]:
 
 def _load_data(config: RunConfig) -> Tuple[ImageSplit, ImageSplit]:
     """The run's (train, test) splits, saying what is loaded and what it holds."""
-    logging.info("loading --dataset=%s%s", config.data.dataset,
+    logging.info(f"loading {flag('dataset')}=%s%s", config.data.dataset,
                  f" from {config.data.data_dir}" if config.data.data_dir else "")
     train, test = load_splits(config.data.dataset, config.data.data_dir, config.data.split_file,
                               config.data.keep_downloads)
@@ -214,7 +215,7 @@ def _run_modes(config: RunConfig, chief: bool) -> Optional[Dict[str, float]]:
         print("\n".join(closing_lines(metrics, step, config.training.model_dir,
                                       "\u2192" if utf else "->")))
     if config.training.mode in ("train_and_eval", "export") and config.export.export_dir:
-        with out_of_space_is_user_error(f"--export_dir={config.export.export_dir}"):
+        with out_of_space_is_user_error(f"{flag('export_dir')}={config.export.export_dir}"):
             path, new = export_model(model, config, step)
             print(f"exported SavedModel to {path}" if new else
                   f"{path} already serves these weights (step {step}); nothing exported")

@@ -25,7 +25,7 @@ from dvml_tf.cli.settings import parse_config
 from dvml_tf.data.folder import load_folder_splits, scan_class_folders
 from dvml_tf.data.images import decode_image
 from dvml_tf.data.splits import ARRAY, ImageSplit
-from dvml_tf.errors import UserError
+from dvml_tf.errors import UserError, settings_named_as_flags
 from dvml_tf.evaluation import metrics as evaluation
 from dvml_tf.models.backbones import build_backbone
 from dvml_tf.serving import client as serving_client
@@ -54,8 +54,9 @@ def snapshot(root):
 
 
 def one_line_error(function, *args, **kwargs):
-    """The message of the UserError `function` raises; it must be one line."""
-    with pytest.raises(UserError) as raised:
+    """The message of the UserError `function` raises as a command would report it
+    (settings named as flags); it must be one line."""
+    with pytest.raises(UserError) as raised, settings_named_as_flags():
         function(*args, **kwargs)
     message = str(raised.value)
     assert "\n" not in message, message
@@ -271,8 +272,10 @@ def test_visualize_into_a_folder_it_cannot_write_is_one_line(trained_run_dir, bl
 
 def test_rerun_with_other_architecture_is_refused_before_writing(trained_run_dir):
     before = snapshot(trained_run_dir)
-    for flag in ("--embedding_dim=16", "--backbone=googlenet", "--image_size=12"):
-        config = config_of(*TINY_DIGITS, f"--model_dir={trained_run_dir}", flag)
+    # GoogLeNet takes 32 px at least: the command line refuses less before it looks.
+    for flag, *sizes in (("--embedding_dim=16",), ("--image_size=12",),
+                         ("--backbone=googlenet", "--image_size=32", "--resize_size=32")):
+        config = config_of(*TINY_DIGITS, f"--model_dir={trained_run_dir}", flag, *sizes)
         message = one_line_error(run_modes, config)
         assert message.startswith(f"{flag}: --model_dir={trained_run_dir} holds a run trained")
         assert snapshot(trained_run_dir) == before

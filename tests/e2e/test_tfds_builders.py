@@ -129,7 +129,7 @@ def test_some_upstream_files_missing_are_named_in_one_line(tmp_path):
     with pytest.raises(UserError) as raised:
         load_tfds_splits("cars", str(tmp_path / "mirror"))
     assert str(raised.value) == (
-        f"--data_dir={tmp_path / 'mirror'} holds some of --dataset=cars's upstream files but "
+        f"data_dir={tmp_path / 'mirror'} holds some of dataset=cars's upstream files but "
         "not car_devkit.tgz (or the folders they extract to)")
 
 
@@ -140,7 +140,7 @@ def test_a_partial_upstream_folder_is_refused_and_never_cached_as_complete(tmp_p
     extracted = _extract({"CUB_200_2011.tgz": files["CUB_200_2011.tgz"]}, tmp_path / "cub")
     removed = tmp_path / "removed"
     shutil.move(str(extracted / "CUB_200_2011" / "images" / "102.Bird_102"), str(removed))
-    with pytest.raises(UserError, match=f"--data_dir={extracted}: 4 of the 20 images that "
+    with pytest.raises(UserError, match=f"^data_dir={extracted}: 4 of the 20 images that "
                                         "caltech_birds2011 .* lists are missing"):
         load_tfds_splits("cub", str(extracted))
     assert not list(extracted.rglob("index.json"))
@@ -204,8 +204,8 @@ def test_a_host_that_does_not_answer_is_one_line_within_30_s_leaving_nothing(
         load_tfds_splits(dataset, str(data_dir))
     assert time.monotonic() - started < 30
     message = str(raised.value)
-    assert message.startswith(f"--dataset={dataset}: cannot download {dead[0]} (")
-    assert "pass it as --data_dir (BUILD.md" in message and "\n" not in message
+    assert message.startswith(f"dataset={dataset}: cannot download {dead[0]} (")
+    assert "pass it as data_dir (BUILD.md" in message and "\n" not in message
     assert not data_dir.exists()
 
 

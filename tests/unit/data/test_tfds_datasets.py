@@ -93,7 +93,7 @@ def test_a_missing_datasets_extra_is_named_in_one_line(dataset, module, package,
     with pytest.raises(UserError) as raised:
         load_tfds_splits(dataset, str(tmp_path))
     assert str(raised.value) == (
-        f"--dataset={dataset} (preparing TFDS's {TFDS_NAMES[dataset]}) needs {package}, "
+        f"dataset={dataset} (preparing TFDS's {TFDS_NAMES[dataset]}) needs {package}, "
         'which is not installed: pip install "dvml_tf[datasets]"')
     assert not any(tmp_path.iterdir())
 

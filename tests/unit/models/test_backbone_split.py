@@ -17,7 +17,7 @@ def test_the_parts_compose_to_the_backbone_and_only_the_top_trains():
 
 
 @pytest.mark.parametrize("layer,message", [
-    ("nope", r"--fine_tune_from=nope: efficientnet_lite0 has no such layer \(its last ones: "),
+    ("nope", r"^fine_tune_from=nope: efficientnet_lite0 has no such layer \(its last ones: "),
     ("_blocks__14___depthwise_conv", "the layers above it also read earlier layers"),
 ])
 def test_a_cut_that_cannot_be_made_is_one_line(layer, message):

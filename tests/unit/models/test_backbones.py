@@ -33,8 +33,8 @@ def test_weights_file_round_trip(tmp_path):
      "dvml_tf.convert_weights --checkpoint=inception_v1.ckpt --out="),
     ("small_cnn", 32, "imagenet", "no ImageNet weights for small_cnn"),
     ("small_cnn", 32, "/no/such/weights.h5", "no such file"),
-    ("inception_v3", 64, "none", "^image_size=64 is too small for inception_v3"),
-    ("vgg16", 64, "none", "^name='vgg16' is unknown"),
+    ("inception_v3", 64, "none", "^image_size=64 is too small for backbone=inception_v3"),
+    ("vgg16", 64, "none", "^backbone=vgg16 is unknown"),
 ])
 def test_bad_backbone_settings_are_user_errors(name, size, weights, message):
     with pytest.raises(UserError, match=message):

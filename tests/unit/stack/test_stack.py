@@ -81,5 +81,5 @@ def test_a_missing_serving_extra_is_named_in_one_line(monkeypatch, module, packa
     monkeypatch.setitem(sys.modules, module, None)  # import `module` now fails
     with pytest.raises(UserError) as raised:
         predict_grpc("localhost:1", "dvml", [b""])
-    assert str(raised.value) == (f'--grpc needs {package}, which is not installed: '
+    assert str(raised.value) == (f'grpc needs {package}, which is not installed: '
                                  'pip install "dvml_tf[serving]"')
