@@ -45,7 +45,7 @@ EXTRAS["test"] = EXTRAS["all"] + ["pytest>=7", "ruff>=0.4", "tf-slim==1.1.0",
 
 setup(
     name="dvml_tf",
-    version="0.2.0",
+    version="0.3.0",
     description="Deep Variational Metric Learning (ECCV 2018) for Keras 3 on TensorFlow",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

@@ -31,7 +31,7 @@ type checkers and IDEs see the names through the imports under TYPE_CHECKING.
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Public name -> the module that defines it; moving a module never breaks a user.
 _PUBLIC = {

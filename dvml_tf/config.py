@@ -43,8 +43,8 @@ PART_OF: Dict[str, str] = {field.name: part for part, cls in PARTS.items()
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """A run's settings, part by part (`config.loss.margin`). Build one with
-    `RunConfig.of(**flat)` or from parts; `resolve_config` (the command line) and
-    `dvml_tf.run` validate it."""
+    `RunConfig.of(**flat)`, as the command line would from those flags, or from parts;
+    `resolve_config` (the command line) and `dvml_tf.run` validate it."""
 
     data: DataSettings = dataclasses.field(default_factory=DataSettings)
     loss: LossSettings = dataclasses.field(default_factory=LossSettings)
@@ -55,8 +55,10 @@ class RunConfig:
 
     @classmethod
     def of(cls, **settings: Any) -> "RunConfig":
-        """The RunConfig of flat settings (flag names); the rest take their defaults."""
-        return cls().replace(**settings)
+        """The RunConfig of flat settings (flag names), as the command line makes it: the
+        rest take their dataset's defaults (DATASET_DEFAULTS), then the paper's."""
+        dataset = settings.get("dataset", DataSettings.dataset)
+        return cls().replace(**{**DATASET_DEFAULTS.get(dataset, {}), **settings})
 
     def replace(self, **settings: Any) -> "RunConfig":
         """This config with flat settings changed, each in its part (UserError naming an
@@ -135,7 +137,7 @@ def resolve_config(settings: Mapping[str, Any]) -> RunConfig:
                               ("recall_k", int, None)):
         if name in values:
             values[name] = parse_numbers(name, values[name], cast, count)
-    return finished_config(RunConfig.of(**values), prefix="--")
+    return finished_config(RunConfig().replace(**values), prefix="--")
 
 
 # Settings that name files or folders: a leading ~ is the user's home, wherever it came
@@ -240,9 +242,9 @@ def _check_paths(config: RunConfig, prefix: str) -> None:
 
 def config_from_saved(saved: Mapping[str, Any]) -> RunConfig:
     """The RunConfig a run saved (flat, as to_json writes it); settings it predates take
-    their defaults."""
+    the paper's defaults."""
     values = {name: value for name, value in saved.items() if name in SETTINGS}
     for name in ("phase1_lambdas", "phase2_lambdas", "recall_k"):
         if name in values:
             values[name] = tuple(values[name])
-    return RunConfig.of(**values)
+    return RunConfig().replace(**values)

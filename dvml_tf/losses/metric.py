@@ -6,7 +6,7 @@ Batches are P classes x K images, class-contiguous. Each loss is one module of l
 with one class (triplet.py holds the two triplet rules); adding one is that module and
 its import below (docs/ARCHITECTURE.md).
 """
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 from dvml_tf.errors import UserError
 from dvml_tf.losses import (  # noqa: F401  (each registers its loss)
@@ -22,7 +22,6 @@ from dvml_tf.losses import (  # noqa: F401  (each registers its loss)
     triplet,
 )
 from dvml_tf.losses.base import LOSS_CLASSES, BaseMetricLoss
-from dvml_tf.losses.reduction import REDUCTIONS  # noqa: F401  (the flag's choices)
 
 METRIC_LOSSES = tuple(LOSS_CLASSES)
 # The losses with trainable variables of their own; those with one proxy per class.
@@ -78,8 +77,7 @@ def check_cross_batch_memory(name: str, size: int, prefix: str = "") -> None:
                         f"{' or '.join(MEMORY_LOSSES)}, not {name}")
 
 
-def make_metric_loss(name: str, name_of_layer: Optional[str] = None,
-                     **settings: Any) -> BaseMetricLoss:
+def make_metric_loss(name: str, **settings: Any) -> BaseMetricLoss:
     """The loss registered as `name`, from its by-name settings (the command line's flags:
     margin, metric_reduction, metric_loss_backend, images_per_class, npairs_l2_reg,
     num_proxies, embedding_dim, ms_alpha, ms_beta, ms_lambda, proxy_anchor_alpha,
@@ -89,7 +87,6 @@ def make_metric_loss(name: str, name_of_layer: Optional[str] = None,
     settings = {setting: value for setting, value in settings.items() if value is not None}
     check_loss_settings(name, settings)
     cls = LOSS_CLASSES[name]
-    return cls(name=name_of_layer, **{cls.SETTINGS[setting][0]: value
-                                      for setting, value in settings.items()
-                                      if setting in cls.SETTINGS})
+    return cls(**{cls.SETTINGS[setting][0]: value for setting, value in settings.items()
+                  if setting in cls.SETTINGS})
 

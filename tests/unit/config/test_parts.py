@@ -41,6 +41,16 @@ def test_flat_settings_go_to_their_parts_and_come_back():
         config.replace(marginn=0.1)
 
 
+def test_of_takes_the_dataset_s_defaults_as_the_command_line_does():
+    from dvml_tf.cli.settings import parse_config
+
+    config = RunConfig.of(dataset="digits", train_steps=800)
+    assert (config.data.classes_per_batch, config.model.backbone) == (5, "small_cnn")
+    assert config.replace(model_dir="x") == parse_config(
+        ["--dataset=digits", "--train_steps=800", "--model_dir=x"]).replace(
+            phase1_steps=-1, model_name=None)
+
+
 def test_dvml_model_builds_no_run_config(monkeypatch):
     import dvml_tf
 
