@@ -204,9 +204,6 @@ def validate(config: RunConfig, prefix: Optional[str] = None) -> None:
     prefix = flag_prefix() if prefix is None else prefix
     for part in config.parts():
         part.check(prefix)
-    if config.export.model_name is None:
-        raise UserError(f"{prefix}model_name: not derived; pass the config through "
-                        "finished_config")
     smallest = MIN_IMAGE_SIZE[config.model.backbone]
     if config.data.image_size < smallest:
         raise UserError(f"{prefix}image_size={config.data.image_size} is too small for "

@@ -363,7 +363,7 @@ class ExportSettings(Part):
         None, "Name under --export_dir; default dvml_<dataset>.")
 
     def _check_rules(self, prefix: str) -> None:
-        if self.model_name is not None and not MODEL_NAME.fullmatch(self.model_name):
+        if not MODEL_NAME.fullmatch(self.model_name or ""):  # None: derive it first
             raise UserError(f"{prefix}model_name={self.model_name}: use letters, digits, '.', "
                             f"'_' and '-' only, starting with a letter or digit (one folder "
                             f"under {prefix}export_dir)")

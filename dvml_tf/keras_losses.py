@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from dvml_tf.errors import UserError
 from dvml_tf.losses.base import BaseMetricLoss
-from dvml_tf.losses.metric import make_metric_loss
+from dvml_tf.losses.metric import loss_object
 
 
 @keras.saving.register_keras_serializable(package="dvml_tf")
@@ -28,13 +28,8 @@ class MetricLoss(keras.losses.Loss):
     def __init__(self, loss: Union[str, BaseMetricLoss], name: Optional[str] = None,
                  reduction: str = "sum_over_batch_size", dtype=None, **settings):
         if isinstance(loss, str):
-            loss = make_metric_loss(loss, **{"metric_loss_backend": "own", **settings})
-        elif not isinstance(loss, BaseMetricLoss):
-            raise TypeError(f"loss={loss!r}: a name of dvml_tf.METRIC_LOSSES or a "
-                            "dvml_tf.losses loss object")
-        elif settings:
-            raise UserError(f"settings {', '.join(settings)} go to the loss's own class, "
-                            "not beside a loss object")
+            settings = {"metric_loss_backend": "own", **settings}
+        loss = loss_object(loss, settings)
         if loss.trains_variables:
             raise UserError(f"{loss.registered_name} trains variables of its own, which a "
                             f"keras Loss cannot hold: use dvml_tf.MetricLossLayer("

@@ -9,7 +9,7 @@ from types import ModuleType
 import tensorflow as tf
 
 from dvml_tf.errors import UserError
-from dvml_tf.losses.arguments import non_negative
+from dvml_tf.losses.arguments import non_negative, one_of
 from dvml_tf.losses.base import REDUCTION_SETTING, BaseMetricLoss
 from dvml_tf.stack import REFERENCE_INSTALL
 
@@ -32,8 +32,7 @@ def tfa_losses() -> ModuleType:
 
 def check_backend(backend: str, name: str = "metric_loss_backend") -> str:
     """`backend`, one of BACKENDS that can run here (a UserError naming `name` if not)."""
-    if backend not in BACKENDS:
-        raise UserError(f"{name}={backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
+    one_of(BACKENDS)(name, backend)
     if backend == "tfa" and tfa_losses() is None:
         raise UserError(f"{name}=tfa: TF-Addons does not import with TensorFlow "
                         f"{tf.__version__}; use {name}=own, or the reference stack: "

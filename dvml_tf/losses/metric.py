@@ -6,7 +6,7 @@ Batches are P classes x K images, class-contiguous. Each loss is one module of l
 with one class (triplet.py holds the two triplet rules); adding one is that module and
 its import below (docs/ARCHITECTURE.md).
 """
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 from dvml_tf.errors import UserError
 from dvml_tf.losses import (  # noqa: F401  (each registers its loss)
@@ -75,6 +75,21 @@ def check_cross_batch_memory(name: str, size: int, prefix: str = "") -> None:
     if size and name not in MEMORY_LOSSES:
         raise UserError(f"{prefix}cross_batch_memory works with {prefix}metric_loss="
                         f"{' or '.join(MEMORY_LOSSES)}, not {name}")
+
+
+def loss_object(loss: Union[str, BaseMetricLoss], settings: Mapping[str, Any]
+                ) -> BaseMetricLoss:
+    """`loss` itself when it is a loss object (no settings beside it), or the loss
+    registered under that name built from its by-name `settings`; TypeError otherwise."""
+    if isinstance(loss, BaseMetricLoss):
+        if settings:
+            raise UserError(f"settings {', '.join(settings)} go to the loss's own class, "
+                            "not beside a loss object")
+        return loss
+    if isinstance(loss, str):
+        return make_metric_loss(loss, **settings)
+    raise TypeError(f"loss={loss!r}: a name of dvml_tf.METRIC_LOSSES or a dvml_tf.losses "
+                    "loss object")
 
 
 def make_metric_loss(name: str, **settings: Any) -> BaseMetricLoss:

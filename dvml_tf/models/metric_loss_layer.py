@@ -8,11 +8,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dvml_tf.errors import UserError
 from dvml_tf.losses.arguments import whole
 from dvml_tf.losses.base import BaseMetricLoss
 from dvml_tf.losses.cross_batch_memory import CrossBatchMemory
-from dvml_tf.losses.metric import check_cross_batch_memory, loss_class, make_metric_loss
+from dvml_tf.losses.metric import check_cross_batch_memory, loss_class, loss_object
 
 
 @keras.saving.register_keras_serializable(package="dvml_tf")
@@ -33,17 +32,9 @@ class MetricLossLayer(keras.layers.Layer):
                  name: Optional[str] = None, trainable: bool = True,
                  dtype: Optional[str] = None, **settings):
         super().__init__(name=name, trainable=trainable, dtype=dtype)
-        if isinstance(loss, BaseMetricLoss):
-            if settings:
-                raise UserError(f"settings {', '.join(settings)} go to the loss's own "
-                                f"class, not beside a loss object")
-        elif isinstance(loss, str):
-            if "embedding_dim" in loss_class(loss, "loss").SETTINGS:
-                settings["embedding_dim"] = embedding_dim
-            loss = make_metric_loss(loss, **settings)
-        else:
-            raise TypeError(f"loss={loss!r}: a name of dvml_tf.METRIC_LOSSES or a "
-                            "dvml_tf.losses loss object")
+        if isinstance(loss, str) and "embedding_dim" in loss_class(loss, "loss").SETTINGS:
+            settings["embedding_dim"] = embedding_dim
+        loss = loss_object(loss, settings)
         self.metric = loss
         self.loss_name = loss.registered_name
         check_cross_batch_memory(self.loss_name, cross_batch_memory)

@@ -95,6 +95,10 @@ def _check_backbone(backbone) -> None:
                         f"(e.g. dvml_tf.backbone(...)), not {type(backbone).__name__}")
 
 
+# dvml_model's settings that go to the loss layer's cross-batch memory, whatever the loss.
+MEMORY_SETTINGS = ("cross_batch_memory", "cross_batch_memory_start")
+
+
 def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
                metric_loss: Union[str, BaseMetricLoss] = "margin_dws", dvml: bool = True,
                images_per_class: int = 4, margin: Optional[float] = None,
@@ -143,9 +147,6 @@ def dvml_model(backbone: keras.Model, embedding_dim: int = 128,
                                 name="metric_loss")
     return build_dvml_model(backbone, embedding_dim, layer, dvml_settings(model, seed),
                             model.decoder_hidden, model.variance_heads_init)
-
-
-MEMORY_SETTINGS = ("cross_batch_memory", "cross_batch_memory_start")
 
 
 def _field_names(part: type) -> set:

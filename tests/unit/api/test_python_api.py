@@ -215,3 +215,14 @@ def test_one_embedder_one_bad_file_rule_raised_by_embed_skipped_by_embed_files(
         embedder.embed([good[0], str(text)])
     with pytest.raises(ValueError, match=rf"^{missing}: cannot read \(No such file"):
         embedder.embed([missing])
+
+
+def test_a_loss_is_given_by_name_with_settings_or_as_an_object_alone():
+    from dvml_tf.losses import MultiSimilarityLoss
+
+    for wrapper in (dvml_tf.MetricLoss, dvml_tf.MetricLossLayer):
+        with pytest.raises(ValueError, match="ms_alpha go to the loss's own class"):
+            wrapper(MultiSimilarityLoss(), ms_alpha=3.0)
+        with pytest.raises(TypeError, match="loss=3: a name of dvml_tf.METRIC_LOSSES"):
+            wrapper(3)
+        assert wrapper("multi_similarity", ms_alpha=3.0).metric.alpha == 3.0
